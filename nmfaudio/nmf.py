@@ -1,0 +1,832 @@
+"""Nonnegative matrix factorization with the beta-divergence, by multiplicative updates.
+
+This module is the numerical core of nmfaudio. It knows nothing of audio, files or plots:
+it factorizes a nonnegative matrix ``V`` of shape ``(F, T)`` into templates ``W`` of shape
+``(F, K)`` and activations ``H`` of shape ``(K, T)`` so that ``V ~ W @ H``.
+
+Algorithm
+---------
+The updates are the majorization-minimization (MM) multiplicative updates of
+
+    C. Févotte and J. Idier, "Algorithms for nonnegative matrix factorization with the
+    beta-divergence", Neural Computation 23(9), 2011 (Section 4, the MM algorithm),
+
+    H <- H * ( W^T [(WH)^(beta-2) * V] / (W^T (WH)^(beta-1) + l1 * c) )^gamma(beta)
+    W <- W * ( [(WH)^(beta-2) * V] H^T / ((WH)^(beta-1) H^T + l1 * s) )^gamma(beta)
+
+with the exponent gamma(beta) = 1/(2-beta) for beta < 1, 1 for 1 <= beta <= 2 and
+1/(beta-1) for beta > 2, which makes the loss non-increasing for every beta (the plain
+"heuristic" updates with gamma = 1 are only proven monotone for beta in [0, 2]).
+
+Sparsity follows the scale-invariant formulation of
+
+    A. Marmin, J. H. de M. Goulart and C. Févotte, "Majorization-minimization for sparse
+    nonnegative matrix factorization with the beta-divergence", IEEE Trans. Signal
+    Processing 71, 2023:
+
+the penalty is ``l1 * sum_k ||w_k||_2 ||h_k||_1`` (``c_k = ||w_k||_2`` above). After
+every update of W, its free columns are rescaled to unit L2 norm and the scale is moved
+into the rows of H. Rescaling leaves both WH and the penalty unchanged, so the penalized
+loss stays non-increasing, and at every recorded iterate the penalty equals
+``l1 * ||H||_1`` (when the fixed columns, if any, have unit L2 norm too, as learned
+dictionaries do). The L2 norm matters: with unit-L1 columns and KL, ``||H||_1`` equals
+``sum(WH)``, so the penalty would only rescale the model and never make H sparse. The
+linear penalty in H is majorized by ``l1 * h0 * (r**beta / beta + 1 - 1/beta)`` where
+needed (beta > 1), which is why it can simply be added to the denominator for every beta;
+the W step majorizes the norm (see ``_update_templates``).
+
+Updates alternate H first, then W, within one pass over blocks of columns of V: the H
+update of a block needs only W, and the W update only sums over blocks, so peak extra
+memory is a few ``(F, block)`` buffers whatever the length of V (see ``_block_width``).
+
+Numerical floor
+---------------
+``eps = finfo(dtype).eps * mean(V)`` (relative to the data, so that it means the same for
+quiet and loud inputs). It is applied in exactly two places:
+
+- ``WH`` is floored at ``eps`` before it divides or is raised to a negative power, so that
+  silent bins (exact zeros in V and in the model) give 0/eps = 0 rather than 0/0 = NaN;
+- for ``beta <= 0`` (Itakura-Saito), V is floored at ``eps`` too, because the divergence
+  of an exact zero is infinite there.
+
+Nothing else is clipped; the caller's arrays are never written to.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["nmf", "NMFResult", "beta_divergence", "parse_beta", "BETA_NAMES"]
+
+#: Names accepted for ``beta``, and the value each stands for.
+BETA_NAMES = {
+    "kl": 1.0,
+    "kullback-leibler": 1.0,
+    "is": 0.0,
+    "itakura-saito": 0.0,
+    "euclidean": 2.0,
+    "frobenius": 2.0,
+}
+
+_INITS = ("random", "nndsvda")
+
+# Extra memory budget of one column block's buffers, in bytes: small enough that a
+# block's V, WH and ratio stay in the L2/L3 cache between the matrix products, large
+# enough that the products still run at full BLAS speed (measured in
+# benchmarks/bench_nmf.py: 256..1024 columns for F = 1025 are all within a few percent).
+_BLOCK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class NMFResult:
+    """The outcome of :func:`nmf`.
+
+    Attributes
+    ----------
+    templates : np.ndarray, shape=(F, K)
+        Nonnegative templates (spectral bases), often written W.
+    activations : np.ndarray, shape=(K, T)
+        Nonnegative activations (gains over time), often written H.
+    loss_history : np.ndarray, shape=(L,)
+        The loss (beta-divergence plus the sparsity penalty) at the iterations in
+        ``loss_iterations``; the first entry is at the initialization, the last at the
+        returned factors.
+    loss_iterations : np.ndarray, shape=(L,)
+        Iteration counts at which ``loss_history`` was computed (0 = the initialization).
+    n_iter : int
+        Number of iterations run.
+    converged : bool
+        True when the relative decrease of the loss fell below ``tol`` before ``n_iter``.
+    beta : float
+        The beta of the divergence that was minimized.
+    l1_activations : float
+        The weight of the sparsity penalty.
+    """
+
+    templates: np.ndarray
+    activations: np.ndarray
+    loss_history: np.ndarray
+    loss_iterations: np.ndarray
+    n_iter: int
+    converged: bool
+    beta: float
+    l1_activations: float = 0.0
+
+    @property
+    def W(self) -> np.ndarray:
+        """Alias of :attr:`templates`, shape=(F, K)."""
+        return self.templates
+
+    @property
+    def H(self) -> np.ndarray:
+        """Alias of :attr:`activations`, shape=(K, T)."""
+        return self.activations
+
+    @property
+    def n_components(self) -> int:
+        """K, the number of components."""
+        return self.templates.shape[1]
+
+    @property
+    def final_loss(self) -> float:
+        """The loss at the returned factors."""
+        return float(self.loss_history[-1])
+
+    def reconstruction(self) -> np.ndarray:
+        """The model ``W @ H``, shape=(F, T)."""
+        return self.templates @ self.activations
+
+
+# ---------------------------------------------------------------------------------------
+# beta and the divergence
+
+
+def parse_beta(beta: Union[float, str]) -> float:
+    """Turn ``beta`` (a number or a name from :data:`BETA_NAMES`) into a float.
+
+    Raises
+    ------
+    ParameterError
+        If ``beta`` is neither a finite real number nor a known name.
+    """
+    if isinstance(beta, str):
+        key = beta.strip().lower()
+        if key not in BETA_NAMES:
+            raise ParameterError(
+                f"unknown beta {beta!r}: use a number or one of {', '.join(sorted(BETA_NAMES))}"
+            )
+        return BETA_NAMES[key]
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+        raise ParameterError(
+            f"beta must be a number or one of {', '.join(sorted(BETA_NAMES))}, "
+            f"not {type(beta).__name__}"
+        )
+    value = float(beta)
+    if not np.isfinite(value):
+        raise ParameterError(f"beta must be finite, got {beta!r}")
+    return value
+
+
+def _gamma(beta: float) -> float:
+    """MM exponent gamma(beta) of Févotte & Idier (2011), Sec. 4."""
+    if beta < 1.0:
+        return 1.0 / (2.0 - beta)
+    if beta <= 2.0:
+        return 1.0
+    return 1.0 / (beta - 1.0)
+
+
+def _divergence_terms(V: np.ndarray, WH: np.ndarray, beta: float, out: np.ndarray) -> np.ndarray:
+    """Elementwise d_beta(V | WH) into ``out`` (every term >= 0, so sums do not cancel).
+
+    ``WH`` must already be floored (> 0); for beta <= 0, V too.
+    """
+    if beta == 2.0:
+        np.subtract(V, WH, out=out)
+        np.square(out, out=out)
+        out *= 0.5
+        return out
+    ratio = np.divide(V, WH, out=out)  # R = V / WH
+    if beta == 1.0:
+        # V log(V/WH) - V + WH, written as WH * (R log R - R + 1) so that V = 0 gives WH.
+        logr = np.log(np.maximum(ratio, np.finfo(ratio.dtype).tiny))
+        logr *= ratio
+        logr -= ratio
+        logr += 1.0
+        np.multiply(logr, WH, out=out)
+        return out
+    if beta == 0.0:
+        logr = np.log(ratio)
+        ratio -= logr
+        ratio -= 1.0
+        return ratio
+    # 1/(b(b-1)) * WH^b * (R^b + (b-1) - b R): the general case, via the ratio.
+    powered = np.power(ratio, beta)
+    powered += beta - 1.0
+    ratio *= beta
+    powered -= ratio
+    powered *= np.power(WH, beta)
+    np.multiply(powered, 1.0 / (beta * (beta - 1.0)), out=out)
+    return out
+
+
+def beta_divergence(V: np.ndarray, WH: np.ndarray, beta: Union[float, str]) -> float:
+    """The beta-divergence ``D_beta(V | WH) = sum_ft d_beta(V_ft | WH_ft)``.
+
+    Uses the same floor as :func:`nmf` (``eps = finfo(float64).eps * mean(V)`` on WH, and
+    on V for beta <= 0), and computes in float64.
+
+    Parameters
+    ----------
+    V : np.ndarray, shape=(F, T)
+        Nonnegative data.
+    WH : np.ndarray, shape=(F, T)
+        Nonnegative model of V.
+    beta : float or str
+        0 (or "is"), 1 (or "kl"), 2 (or "euclidean"), or any real number.
+
+    Returns
+    -------
+    float
+        The divergence; 0 when ``WH == V``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> V = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> beta_divergence(V, V, "kl")
+    0.0
+    """
+    beta = parse_beta(beta)
+    V = _check_nonnegative(V, "V", ndim=2)
+    WH = _check_nonnegative(WH, "WH", ndim=2)
+    if V.shape != WH.shape:
+        raise ParameterError(f"V has shape {V.shape} but WH has shape {WH.shape}; they must match")
+    V = V.astype(np.float64)
+    eps = np.finfo(np.float64).eps * max(float(V.mean()), np.finfo(np.float64).tiny)
+    WH = np.maximum(WH.astype(np.float64), eps)
+    if beta <= 0.0:
+        V = np.maximum(V, eps)
+    return float(_divergence_terms(V, WH, beta, np.empty_like(V)).sum())
+
+
+# ---------------------------------------------------------------------------------------
+# input checks
+
+
+def _check_nonnegative(X, name: str, *, ndim: int) -> np.ndarray:
+    """Check that X is a real, finite, nonnegative array of ``ndim`` dimensions.
+
+    Uses min/max reductions (which propagate NaN) rather than boolean masks, so the check
+    allocates nothing of the size of X.
+    """
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+        raise ParameterError(f"{name} must be a real numeric array, got dtype {X.dtype}")
+    if X.ndim != ndim:
+        raise ParameterError(f"{name} must be {ndim}-D, got shape {X.shape}")
+    if X.size == 0:
+        raise ParameterError(f"{name} is empty (shape {X.shape})")
+    lo, hi = X.min(), X.max()
+    if np.isnan(lo) or np.isnan(hi):
+        raise ParameterError(f"{name} contains NaN; remove or replace them before factorizing")
+    if np.isinf(lo) or np.isinf(hi):
+        raise ParameterError(f"{name} contains inf; the input must be finite")
+    if lo < 0:
+        raise ParameterError(
+            f"{name} has negative entries (min {lo:.3g}); NMF needs a nonnegative matrix, "
+            "e.g. a magnitude or power spectrogram"
+        )
+    return X
+
+
+def _column_mask(spec, n_columns: int, name: str) -> np.ndarray:
+    """Turn ``fixed_templates`` (bool, boolean mask or indices) into a boolean mask."""
+    if spec is None or spec is False:
+        return np.zeros(n_columns, dtype=bool)
+    if spec is True:
+        return np.ones(n_columns, dtype=bool)
+    arr = np.asarray(spec)
+    if arr.dtype == bool:
+        if arr.shape != (n_columns,):
+            raise ParameterError(
+                f"{name} as a boolean mask must have one entry per component ({n_columns}), "
+                f"got shape {arr.shape}"
+            )
+        return arr.copy()
+    if not np.issubdtype(arr.dtype, np.integer) or arr.ndim != 1:
+        raise ParameterError(
+            f"{name} must be True/False, a boolean mask of length {n_columns} "
+            f"or a list of column indices, got {spec!r}"
+        )
+    if arr.size and (arr.min() < -n_columns or arr.max() >= n_columns):
+        raise ParameterError(
+            f"{name} has an index out of range for {n_columns} components: {arr.tolist()}"
+        )
+    mask = np.zeros(n_columns, dtype=bool)
+    mask[arr] = True
+    return mask
+
+
+# ---------------------------------------------------------------------------------------
+# initialization
+
+
+def _random_factor(rng: np.random.Generator, shape, scale: float, dtype) -> np.ndarray:
+    # Drawn in float64 whatever dtype, so that float32 and float64 fits from one seed
+    # start from the same point; kept away from exact 0, which MU could never leave.
+    values = rng.random(shape)
+    np.maximum(values, 1e-3, out=values)
+    return (values * scale).astype(dtype)
+
+
+def _randomized_svd(V: np.ndarray, rank: int, rng: np.random.Generator, n_power: int = 4):
+    """Rank-``rank`` truncated SVD by the randomized range finder (Halko et al., 2011)."""
+    n_oversample = 10
+    width = min(rank + n_oversample, min(V.shape))
+    Q = V @ rng.standard_normal((V.shape[1], width)).astype(V.dtype)
+    for _ in range(n_power):  # power iterations sharpen the spectrum of slowly decaying V
+        Q, _ = np.linalg.qr(Q)
+        Q, _ = np.linalg.qr(V.T @ Q)
+        Q = V @ Q
+    Q, _ = np.linalg.qr(Q)
+    U_small, S, Vt = np.linalg.svd(Q.T @ V, full_matrices=False)
+    return (Q @ U_small)[:, :rank], S[:rank], Vt[:rank]
+
+
+def _nndsvda(V: np.ndarray, rank: int, rng: np.random.Generator):
+    """NNDSVDa initialization (Boutsidis & Gallopoulos, 2008): NNDSVD with zeros set to mean(V)."""
+    U, S, Vt = _randomized_svd(V.astype(np.float64), rank, rng)
+    W = np.zeros((V.shape[0], rank))
+    H = np.zeros((rank, V.shape[1]))
+    W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
+    H[0, :] = np.sqrt(S[0]) * np.abs(Vt[0, :])
+    for j in range(1, rank):
+        x, y = U[:, j], Vt[j, :]
+        xp, yp = np.maximum(x, 0), np.maximum(y, 0)
+        xn, yn = np.maximum(-x, 0), np.maximum(-y, 0)
+        xpn, ypn = np.linalg.norm(xp), np.linalg.norm(yp)
+        xnn, ynn = np.linalg.norm(xn), np.linalg.norm(yn)
+        # keep the sign pattern that carries more of the singular pair
+        if xpn * ypn >= xnn * ynn:
+            u, v, sigma = xp / max(xpn, 1e-300), yp / max(ypn, 1e-300), xpn * ypn
+        else:
+            u, v, sigma = xn / max(xnn, 1e-300), yn / max(ynn, 1e-300), xnn * ynn
+        lbd = np.sqrt(S[j] * sigma)
+        W[:, j] = lbd * u
+        H[j, :] = lbd * v
+    avg = float(V.mean())
+    W[W < 1e-12 * avg] = avg
+    H[H < 1e-12 * avg] = avg
+    return W, H
+
+
+# ---------------------------------------------------------------------------------------
+# the fit
+
+
+def _block_width(n_rows: int, n_columns: int, itemsize: int) -> int:
+    width = _BLOCK_BYTES // max(1, n_rows * itemsize)
+    return int(min(n_columns, max(64, width)))
+
+
+def nmf(
+    V: np.ndarray,
+    n_components: Optional[int] = None,
+    *,
+    beta: Union[float, str] = "kl",
+    templates: Optional[np.ndarray] = None,
+    activations: Optional[np.ndarray] = None,
+    fixed_templates: Union[bool, Sequence[int], np.ndarray] = False,
+    fixed_activations: bool = False,
+    n_iter: int = 200,
+    tol: float = 1e-4,
+    l1_activations: float = 0.0,
+    init: str = "random",
+    seed: Union[None, int, np.random.Generator] = None,
+    dtype=np.float32,
+    check_every: int = 10,
+    callback: Optional[Callable[[int, float], None]] = None,
+) -> NMFResult:
+    """Factorize ``V ~ W @ H`` with nonnegative W, H by beta-divergence multiplicative updates.
+
+    Parameters
+    ----------
+    V : np.ndarray, shape=(F, T)
+        Nonnegative, finite data, e.g. a magnitude spectrogram. Exact zeros (silence) are
+        fine. Never modified. Pass it C-contiguous in ``dtype`` to avoid a copy.
+    n_components : int > 0, optional
+        K, the number of components. Defaults to the number of columns of ``templates``
+        or rows of ``activations``. If ``templates`` has fewer columns than K, the missing
+        columns are appended, initialized by ``init`` and learned (semi-supervised NMF).
+    beta : float or str
+        The divergence: 0 or "is" / "itakura-saito", 1 or "kl" / "kullback-leibler"
+        (default), 2 or "euclidean", or any real number.
+    templates : np.ndarray, shape=(F, K) or (F, K0) with K0 <= K, optional
+        Initial (or fixed) templates W. Copied, never modified.
+    activations : np.ndarray, shape=(K, T), optional
+        Initial (or fixed) activations H. Copied, never modified.
+    fixed_templates : bool, sequence of int, or np.ndarray of bool, shape=(K,)
+        Which columns of W stay as given: False (none, default), True (all the columns
+        of ``templates``), a list of column indices, or a boolean mask over the K
+        columns. Fixed columns are returned bit-identical.
+    fixed_activations : bool
+        Keep ``activations`` as given and learn only W.
+    n_iter : int >= 0
+        Maximum number of iterations (one iteration updates H, then W).
+    tol : float >= 0
+        Stop when the relative decrease of the loss between two checks,
+        ``(previous - current) / current``, falls below ``tol``. 0 runs all ``n_iter``.
+    l1_activations : float >= 0
+        Weight of the L1 sparsity penalty on H. When positive, the free columns of W are
+        kept at unit L2 norm and the penalty is ``l1 * sum_k ||w_k||_2 ||h_k||_1``
+        (= ``l1 * ||H||_1`` when all columns have unit norm); see the module docstring.
+        Its scale is that of V: try a few percent of ``V.mean()`` first.
+    init : {"random", "nndsvda"}
+        How to initialize factors that are not given: uniform random with a scale
+        matched to V, or NNDSVDa (Boutsidis & Gallopoulos, 2008) from a randomized SVD.
+    seed : int, np.random.Generator or None
+        Seed for the initialization; the same seed gives bit-identical results.
+    dtype : np.float32 or np.float64
+        Precision of the computation. float32 (default) is accurate to about 1e-6 in the
+        relative loss, enough for audio; use float64 for research on convergence.
+    check_every : int > 0
+        Compute the loss (and test convergence) every this many iterations.
+    callback : callable(iteration, loss), optional
+        Called after each loss evaluation, e.g. for a progress bar.
+
+    Returns
+    -------
+    NMFResult
+        ``templates`` (F, K), ``activations`` (K, T), loss history, iterations run, and
+        whether the fit converged.
+
+    Raises
+    ------
+    ParameterError
+        If V is not a finite nonnegative 2-D array, if a shape, mask or option does not
+        fit; the message says which and why.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> V = rng.random((20, 2)) @ rng.random((2, 30))
+    >>> result = nmf(V, 2, beta="kl", n_iter=500, tol=0, seed=0)
+    >>> result.templates.shape, result.activations.shape
+    ((20, 2), (2, 30))
+    >>> bool(np.linalg.norm(V - result.reconstruction()) < 1e-2 * np.linalg.norm(V))
+    True
+    """
+    beta = parse_beta(beta)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ParameterError(f"dtype must be float32 or float64, got {dtype}")
+    V_in = _check_nonnegative(V, "V", ndim=2)
+    F, T = V_in.shape
+    if not isinstance(n_iter, numbers.Integral) or isinstance(n_iter, bool) or n_iter < 0:
+        raise ParameterError(f"n_iter must be a nonnegative integer, got {n_iter!r}")
+    if not isinstance(check_every, numbers.Integral) or isinstance(check_every, bool) or check_every < 1:
+        raise ParameterError(f"check_every must be a positive integer, got {check_every!r}")
+    if not isinstance(tol, numbers.Real) or not np.isfinite(tol) or tol < 0:
+        raise ParameterError(f"tol must be a finite number >= 0, got {tol!r}")
+    if not isinstance(l1_activations, numbers.Real) or not np.isfinite(l1_activations) or l1_activations < 0:
+        raise ParameterError(f"l1_activations must be a finite number >= 0, got {l1_activations!r}")
+    l1 = float(l1_activations)
+    if init not in _INITS:
+        raise ParameterError(f"unknown init {init!r}: use one of {', '.join(_INITS)}")
+    if callback is not None and not callable(callback):
+        raise ParameterError("callback must be callable as callback(iteration, loss)")
+
+    W0 = None if templates is None else _check_nonnegative(templates, "templates", ndim=2)
+    H0 = None if activations is None else _check_nonnegative(activations, "activations", ndim=2)
+    if W0 is not None and W0.shape[0] != F:
+        raise ParameterError(
+            f"templates have {W0.shape[0]} rows but V has {F} (frequency bins); "
+            "they must match (same STFT size?)"
+        )
+    if H0 is not None and H0.shape[1] != T:
+        raise ParameterError(f"activations have {H0.shape[1]} columns but V has {T} (frames)")
+
+    if n_components is None:
+        if W0 is not None:
+            n_components = W0.shape[1]
+        elif H0 is not None:
+            n_components = H0.shape[0]
+        else:
+            raise ParameterError("give n_components (or templates / activations to take it from)")
+    if not isinstance(n_components, numbers.Integral) or isinstance(n_components, bool) or n_components < 1:
+        raise ParameterError(f"n_components must be a positive integer, got {n_components!r}")
+    K = int(n_components)
+    if W0 is not None and W0.shape[1] > K:
+        raise ParameterError(f"templates have {W0.shape[1]} columns, more than n_components={K}")
+    if H0 is not None and H0.shape[0] != K:
+        raise ParameterError(f"activations have {H0.shape[0]} rows but n_components is {K}")
+
+    # which columns are fixed
+    if fixed_templates is not False and fixed_templates is not None and W0 is None:
+        raise ParameterError("fixed_templates needs templates: pass the templates to keep fixed")
+    if fixed_templates is True:
+        fixed = np.zeros(K, dtype=bool)
+        fixed[: W0.shape[1]] = True
+    else:
+        fixed = _column_mask(fixed_templates, K, "fixed_templates")
+        if W0 is not None and fixed[W0.shape[1]:].any():
+            raise ParameterError(
+                f"fixed_templates marks columns beyond the {W0.shape[1]} given templates; "
+                "only given columns can be fixed"
+            )
+    if fixed_activations and H0 is None:
+        raise ParameterError("fixed_activations needs activations: pass the activations to keep fixed")
+    if fixed_activations and l1 > 0:
+        raise ParameterError("l1_activations penalizes activations; it has no effect when they are fixed")
+    update_H = not fixed_activations
+    update_W = not fixed.all()
+    free = np.flatnonzero(~fixed)
+
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    # the working copy of V: no copy when it already has the right dtype and layout
+    Vw = np.ascontiguousarray(V_in, dtype=dtype)
+    mean_v = float(Vw.mean(dtype=np.float64))
+    if mean_v <= 0.0:
+        raise ParameterError("V is all zeros (silence): there is nothing to factorize")
+    eps = float(np.finfo(dtype).eps) * mean_v
+
+    # initial factors, always our own copies
+    W_init = H_init = None
+    need_w = W0 is None or W0.shape[1] < K
+    if (need_w or H0 is None) and init == "nndsvda":
+        if K > min(F, T):
+            raise ParameterError(f"init='nndsvda' needs n_components <= min(F, T) = {min(F, T)}; use init='random'")
+        W_init, H_init = _nndsvda(Vw, K, rng)
+    scale = np.sqrt(mean_v / K)
+    W = np.empty((F, K), dtype=dtype)
+    if W0 is not None:
+        W[:, : W0.shape[1]] = W0
+    if need_w:
+        k0 = 0 if W0 is None else W0.shape[1]
+        W[:, k0:] = (W_init[:, k0:].astype(dtype) if W_init is not None
+                     else _random_factor(rng, (F, K - k0), scale, dtype))
+    if H0 is not None:
+        H = np.array(H0, dtype=dtype, order="C", copy=True)
+    elif W_init is not None and W0 is None:
+        H = H_init.astype(dtype)
+    else:
+        # match the scale of the given templates: W @ H should start near mean(V)
+        h_scale = mean_v / max(K * float(W.mean(dtype=np.float64)), np.finfo(np.float64).tiny)
+        H = _random_factor(rng, (K, T), h_scale, dtype)
+    W = np.ascontiguousarray(W)
+    fixed_cols = W[:, fixed].copy() if fixed.any() else None
+
+    if l1 > 0 and update_W:
+        _normalize_free_columns(W, H, free)
+
+    # --- the iterations --------------------------------------------------------------
+    gamma = _gamma(beta)
+    width = _block_width(F, T, dtype.itemsize)
+    starts = range(0, T, width)
+    buf_a = np.empty((F, width), dtype=dtype)
+    buf_b = np.empty((F, width), dtype=dtype)
+    buf_c = np.empty((F, width), dtype=dtype) if beta not in (1.0, 2.0) else None
+    v_floor = np.empty((F, width), dtype=dtype) if beta <= 0.0 else None
+
+    losses: list[float] = []
+    loss_its: list[int] = []
+    converged = False
+    stopping = False
+    it = 0
+
+    def record(iteration: int, value: float) -> bool:
+        """Store a loss; True when the fit has converged."""
+        losses.append(value)
+        loss_its.append(iteration)
+        if callback is not None:
+            callback(iteration, value)
+        if len(losses) >= 2 and tol > 0:
+            prev, cur = losses[-2], losses[-1]
+            return (prev - cur) <= tol * max(abs(cur), np.finfo(np.float64).tiny)
+        return False
+
+    while True:
+        if it == n_iter or stopping:
+            if not loss_its or loss_its[-1] != it:
+                loss = _loss(Vw, W, H, beta, eps, l1, starts, width, buf_a, buf_b, v_floor)
+                converged = record(it, loss) or converged
+            break
+        # The loss of the current (W, H) is computed inside this iteration's first pass,
+        # from the WH it needs anyway, so a check costs no extra matrix product.
+        want_loss = it % check_every == 0
+        loss_acc = _penalty(W, H, l1) if want_loss else 0.0
+        # column sums (W^T 1, the KL denominator) and L2 norms (the penalty's weights)
+        colsum = W.sum(axis=0, dtype=np.float64).astype(dtype) if update_H else None
+        c = (np.linalg.norm(W.astype(np.float64), axis=0).astype(dtype)
+             if update_H and l1 > 0 else None)
+        WtW = W.T @ W if (update_H and beta == 2.0) else None
+        num_W = np.zeros((F, free.size), dtype=dtype) if update_W else None
+        den_W = (np.zeros((F, free.size), dtype=dtype)
+                 if update_W and beta not in (1.0, 2.0) else None)
+        HHt = np.zeros((free.size, K), dtype=np.float64) if update_W and beta == 2.0 else None
+        for a in starts:
+            b = min(a + width, T)
+            n = b - a
+            Vb = Vw[:, a:b]
+            if v_floor is not None:
+                Vb = np.maximum(Vb, eps, out=v_floor[:, :n])
+            Hb = H[:, a:b]
+            WHb = buf_a[:, :n]
+            scratch = buf_b[:, :n]
+            scratch2 = None if buf_c is None else buf_c[:, :n]
+            if update_H:
+                if beta != 2.0 or want_loss:
+                    _model(W, Hb, eps, WHb)
+                if want_loss:
+                    loss_acc += _block_loss(Vb, WHb, beta, scratch)
+                _update_activations(Vb, W, Hb, WHb, beta, gamma, colsum, c, WtW, l1, scratch, scratch2)
+            if update_W:
+                if beta != 2.0 or (want_loss and not update_H):
+                    _model(W, Hb, eps, WHb)
+                if want_loss and not update_H:
+                    loss_acc += _block_loss(Vb, WHb, beta, scratch)
+                Hf = Hb if free.size == K else Hb[free]
+                _accumulate_templates(Vb, WHb, Hf, beta, num_W, den_W, scratch, scratch2)
+                if HHt is not None:
+                    HHt += Hf.astype(np.float64) @ Hb.T.astype(np.float64)
+        if want_loss and record(it, loss_acc):
+            # finish this iteration, then record the loss of what is returned
+            stopping = converged = True
+        if update_W:
+            _update_templates(W, H, free, beta, gamma, num_W, den_W, HHt, l1)
+            if l1 > 0:
+                _normalize_free_columns(W, H, free)
+            if fixed_cols is not None:
+                # MU never changes fixed columns (they are not updated), but a rescaling
+                # bug must never reach them: restore them bit for bit
+                W[:, fixed] = fixed_cols
+        it += 1
+
+    return NMFResult(
+        templates=W,
+        activations=H,
+        loss_history=np.asarray(losses, dtype=np.float64),
+        loss_iterations=np.asarray(loss_its, dtype=np.int64),
+        n_iter=it,
+        converged=converged,
+        beta=beta,
+        l1_activations=l1,
+    )
+
+
+def _penalty(W: np.ndarray, H: np.ndarray, l1: float) -> float:
+    """l1 * sum_k ||w_k||_2 ||h_k||_1: the scale-invariant form of l1 * ||H||_1."""
+    if l1 == 0.0:
+        return 0.0
+    return l1 * float(np.linalg.norm(W.astype(np.float64), axis=0) @ H.sum(axis=1, dtype=np.float64))
+
+
+def _normalize_free_columns(W: np.ndarray, H: np.ndarray, free: np.ndarray) -> None:
+    """Give the free columns of W unit L2 norm and move the scale into H (WH unchanged)."""
+    norms = np.linalg.norm(W[:, free].astype(np.float64), axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    W[:, free] /= norms.astype(W.dtype)
+    H[free, :] *= norms.astype(H.dtype)[:, None]
+
+
+def _model(W, Hb, eps, out):
+    """W @ Hb into ``out``, floored at eps (see the module docstring)."""
+    np.matmul(W, Hb, out=out)
+    np.maximum(out, eps, out=out)
+    return out
+
+
+def _block_loss(Vb, WHb, beta, scratch) -> float:
+    return float(_divergence_terms(Vb, WHb, beta, scratch).sum(dtype=np.float64))
+
+
+def _update_activations(Vb, W, Hb, WHb, beta, gamma, colsum, c, WtW, l1, buf, buf2) -> None:
+    """H update of one block of columns (in place on the view Hb); WHb holds floored W@Hb.
+
+    The penalty l1 * ||w_k||_2 ||h_k||_1 is linear in H, so it adds l1 * c_k to the
+    denominator (exact MM for beta <= 1; for beta > 1 after majorizing the linear term
+    by l1 * h0 * (r**beta / beta + 1 - 1/beta), r = h / h0).
+    """
+    if beta == 1.0:
+        # KL: H <- H * W^T (V / WH) / (W^T 1 + l1 c)
+        ratio = np.divide(Vb, WHb, out=buf)
+        numer = W.T @ ratio
+        denom = colsum if not l1 else colsum + l1 * c
+        numer /= np.maximum(denom, np.finfo(denom.dtype).tiny)[:, None]
+        Hb *= numer
+        return
+    if beta == 2.0:
+        # Euclidean: H <- H * W^T V / (W^T W H + l1 c); W^T W is K x K, so no WH is needed
+        numer = W.T @ Vb
+        denom = WtW @ Hb
+        if l1:
+            denom += (l1 * c)[:, None]
+        np.maximum(denom, np.finfo(denom.dtype).tiny, out=denom)
+        numer /= denom
+        Hb *= numer
+        return
+    numer, denom = _numer_denom(Vb, WHb, beta, buf, buf2)
+    numer = W.T @ numer
+    denom = W.T @ denom
+    if l1:
+        denom += (l1 * c)[:, None]
+    np.maximum(denom, np.finfo(denom.dtype).tiny, out=denom)
+    numer /= denom
+    if gamma != 1.0:
+        np.power(numer, gamma, out=numer)
+    Hb *= numer
+
+
+def _numer_denom(Vb, WHb, beta, buf, buf2):
+    """(WH)^(beta-2) * V into buf and (WH)^(beta-1) into buf2, for beta not in {1, 2}."""
+    if beta == 0.0:
+        # IS: V / WH^2 and 1 / WH, with one division
+        inv = np.divide(1.0, WHb, out=buf2)
+        np.multiply(Vb, inv, out=buf)
+        buf *= inv
+        return buf, inv
+    np.power(WHb, beta - 2.0, out=buf)
+    np.multiply(buf, WHb, out=buf2)
+    buf *= Vb
+    return buf, buf2
+
+
+def _accumulate_templates(Vb, WHb, Hf, beta, num_W, den_W, buf, buf2) -> None:
+    """Add one block's share to the numerator (and denominator) of the W update."""
+    if beta == 1.0:
+        ratio = np.divide(Vb, WHb, out=buf)
+        num_W += ratio @ Hf.T
+        return
+    if beta == 2.0:
+        num_W += Vb @ Hf.T
+        return
+    numer, denom = _numer_denom(Vb, WHb, beta, buf, buf2)
+    num_W += numer @ Hf.T
+    den_W += denom @ Hf.T
+
+
+def _update_templates(W, H, free, beta, gamma, num_W, den_W, HHt, l1) -> None:
+    """W update of the free columns from the accumulated sums B = num_W and A (below).
+
+    Without sparsity this is W <- W * (B / A)^gamma. With sparsity the penalty
+    l1 * ||w_k||_2 ||h_k||_1 is majorized, at the current unit-norm columns, by
+    l1 * s_k * (||w_k||^2 + 1) / 2 (s_k = ||h_k||_1; sqrt is concave), which adds
+    mu * w with mu = l1 * s_k to the gradient of the surrogate. In r = w / w0 the
+    minimizer of the surrogate solves, elementwise,
+
+        A r^(beta-1) - B r^(beta-2) + mu w0 r = 0        (1 <= beta <= 2)
+        A            - B r^(beta-2) + mu w0 r = 0        (beta < 1)
+        A r^(beta-1) - B            + mu w0 r = 0        (beta > 2)
+
+    closed-form for beta = 1 (a quadratic) and beta >= 2 (after majorizing r^2 by
+    (2/beta) r^beta + 1 - 2/beta), and found by bisection otherwise: the left side
+    increases in r, so its root is unique and lies in (0, (B/A)^gamma].
+    """
+    Hf = H if free.size == H.shape[0] else H[free]
+    s = Hf.sum(axis=1, dtype=np.float64)  # ||h_k||_1
+    tiny = np.finfo(W.dtype).tiny
+    if beta == 1.0:
+        A = np.broadcast_to(s[None, :], num_W.shape)
+    elif beta == 2.0:
+        A = W.astype(np.float64) @ HHt.T  # W (H H_f^T)
+    else:
+        A = den_W
+    A = np.maximum(A, tiny)
+    B = num_W
+    if not l1:
+        factor = (B / A).astype(W.dtype, copy=False)
+        if gamma != 1.0:
+            np.power(factor, gamma, out=factor)
+    else:
+        w0 = (W if free.size == W.shape[1] else W[:, free]).astype(np.float64)
+        mu_w0 = (l1 * s)[None, :] * w0
+        B = B.astype(np.float64)
+        if beta == 1.0:
+            # mu w0 r^2 + s r - B = 0, in the cancellation-free form of the positive root
+            factor = 2.0 * B / (A + np.sqrt(A * A + 4.0 * mu_w0 * B))
+        elif beta >= 2.0:
+            factor = (B / (A + mu_w0)) ** (1.0 / (beta - 1.0))
+        else:
+            factor = _bisect_surrogate_root(A.astype(np.float64), B, mu_w0, beta, gamma)
+        factor = factor.astype(W.dtype)
+    if free.size == W.shape[1]:
+        W *= factor
+    else:
+        W[:, free] *= factor
+
+
+def _bisect_surrogate_root(A, B, mu_w0, beta, gamma, n_steps: int = 40):
+    """Root in r of the W surrogate's gradient for beta < 2, beta != 1 (see above)."""
+    lo = np.zeros_like(A)
+    hi = np.maximum((B / A) ** gamma, np.finfo(np.float64).tiny)
+    for _ in range(n_steps):
+        mid = 0.5 * (lo + hi)
+        grad = (A * mid ** (beta - 1.0) if beta >= 1.0 else A) - B * mid ** (beta - 2.0) + mu_w0 * mid
+        positive = grad > 0
+        hi = np.where(positive, mid, hi)
+        lo = np.where(positive, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _loss(Vw, W, H, beta, eps, l1, starts, width, buf_a, buf_b, v_floor) -> float:
+    """The penalized loss of (W, H), block by block."""
+    total = 0.0
+    T = Vw.shape[1]
+    for a in starts:
+        b = min(a + width, T)
+        n = b - a
+        Vb = Vw[:, a:b]
+        if v_floor is not None:
+            Vb = np.maximum(Vb, eps, out=v_floor[:, :n])
+        WHb = _model(W, H[:, a:b], eps, buf_a[:, :n])
+        total += _block_loss(Vb, WHb, beta, buf_b[:, :n])
+    return total + _penalty(W, H, l1)
