@@ -55,6 +55,8 @@ Nothing else is clipped; the caller's arrays are never written to.
 from __future__ import annotations
 
 import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
@@ -393,6 +395,7 @@ def nmf(
     dtype=np.float32,
     check_every: int = 10,
     callback: Optional[Callable[[int, float], None]] = None,
+    n_threads: Optional[int] = None,
 ) -> NMFResult:
     """Factorize ``V ~ W @ H`` with nonnegative W, H by beta-divergence multiplicative updates.
 
@@ -440,6 +443,10 @@ def nmf(
         Compute the loss (and test convergence) every this many iterations.
     callback : callable(iteration, loss), optional
         Called after each loss evaluation, e.g. for a progress bar.
+    n_threads : int, optional
+        Number of threads that share the column blocks (default: the cores this process
+        may use). Results are bit-identical for the same seed and the same n_threads;
+        other thread counts add partial sums in another order (float rounding only).
 
     Returns
     -------
@@ -481,6 +488,9 @@ def nmf(
     l1 = float(l1_activations)
     if init not in _INITS:
         raise ParameterError(f"unknown init {init!r}: use one of {', '.join(_INITS)}")
+    if n_threads is not None and (not isinstance(n_threads, numbers.Integral)
+                                  or isinstance(n_threads, bool) or n_threads < 1):
+        raise ParameterError(f"n_threads must be a positive integer or None, got {n_threads!r}")
     if callback is not None and not callable(callback):
         raise ParameterError("callback must be callable as callback(iteration, loss)")
 
@@ -571,11 +581,10 @@ def nmf(
     # --- the iterations --------------------------------------------------------------
     gamma = _gamma(beta)
     width = _block_width(F, T, dtype.itemsize)
-    starts = range(0, T, width)
-    buf_a = np.empty((F, width), dtype=dtype)
-    buf_b = np.empty((F, width), dtype=dtype)
-    buf_c = np.empty((F, width), dtype=dtype) if beta not in (1.0, 2.0) else None
-    v_floor = np.empty((F, width), dtype=dtype) if beta <= 0.0 else None
+    starts = list(range(0, T, width))
+    n_lanes = _n_lanes(n_threads, len(starts))
+    lanes = [_Lane(starts[i::n_lanes], width, F, dtype, beta) for i in range(n_lanes)]
+    ctx = _Context(Vw, W, H, beta, gamma, eps, l1, free, update_H, update_W)
 
     losses: list[float] = []
     loss_its: list[int] = []
@@ -594,62 +603,36 @@ def nmf(
             return (prev - cur) <= tol * max(abs(cur), np.finfo(np.float64).tiny)
         return False
 
-    while True:
-        if it == n_iter or stopping:
-            if not loss_its or loss_its[-1] != it:
-                loss = _loss(Vw, W, H, beta, eps, l1, starts, width, buf_a, buf_b, v_floor)
-                converged = record(it, loss) or converged
-            break
-        # The loss of the current (W, H) is computed inside this iteration's first pass,
-        # from the WH it needs anyway, so a check costs no extra matrix product.
-        want_loss = it % check_every == 0
-        loss_acc = _penalty(W, H, l1) if want_loss else 0.0
-        # column sums (W^T 1, the KL denominator) and L2 norms (the penalty's weights)
-        colsum = W.sum(axis=0, dtype=np.float64).astype(dtype) if update_H else None
-        c = (np.linalg.norm(W.astype(np.float64), axis=0).astype(dtype)
-             if update_H and l1 > 0 else None)
-        WtW = W.T @ W if (update_H and beta == 2.0) else None
-        num_W = np.zeros((F, free.size), dtype=dtype) if update_W else None
-        den_W = (np.zeros((F, free.size), dtype=dtype)
-                 if update_W and beta not in (1.0, 2.0) else None)
-        HHt = np.zeros((free.size, K), dtype=np.float64) if update_W and beta == 2.0 else None
-        for a in starts:
-            b = min(a + width, T)
-            n = b - a
-            Vb = Vw[:, a:b]
-            if v_floor is not None:
-                Vb = np.maximum(Vb, eps, out=v_floor[:, :n])
-            Hb = H[:, a:b]
-            WHb = buf_a[:, :n]
-            scratch = buf_b[:, :n]
-            scratch2 = None if buf_c is None else buf_c[:, :n]
-            if update_H:
-                if beta != 2.0 or want_loss:
-                    _model(W, Hb, eps, WHb)
-                if want_loss:
-                    loss_acc += _block_loss(Vb, WHb, beta, scratch)
-                _update_activations(Vb, W, Hb, WHb, beta, gamma, colsum, c, WtW, l1, scratch, scratch2)
+    with _Workers(n_lanes) as workers:
+        while True:
+            if it == n_iter or stopping:
+                if not loss_its or loss_its[-1] != it:
+                    parts = workers.run(lanes, ctx, want_loss=True, loss_only=True)
+                    loss = sum(p.loss for p in parts) + _penalty(W, H, l1)
+                    converged = record(it, loss) or converged
+                break
+            # The loss of the current (W, H) is computed inside this iteration's pass,
+            # from the WH it needs anyway, so a check costs no extra matrix product.
+            want_loss = it % check_every == 0
+            penalty = _penalty(W, H, l1) if want_loss else 0.0
+            ctx.prepare()
+            parts = workers.run(lanes, ctx, want_loss=want_loss)
+            # partial sums are added in lane order: the result does not depend on timing
+            if want_loss and record(it, penalty + sum(p.loss for p in parts)):
+                # finish this iteration, then record the loss of what is returned
+                stopping = converged = True
             if update_W:
-                if beta != 2.0 or (want_loss and not update_H):
-                    _model(W, Hb, eps, WHb)
-                if want_loss and not update_H:
-                    loss_acc += _block_loss(Vb, WHb, beta, scratch)
-                Hf = Hb if free.size == K else Hb[free]
-                _accumulate_templates(Vb, WHb, Hf, beta, num_W, den_W, scratch, scratch2)
-                if HHt is not None:
-                    HHt += Hf.astype(np.float64) @ Hb.T.astype(np.float64)
-        if want_loss and record(it, loss_acc):
-            # finish this iteration, then record the loss of what is returned
-            stopping = converged = True
-        if update_W:
-            _update_templates(W, H, free, beta, gamma, num_W, den_W, HHt, l1)
-            if l1 > 0:
-                _normalize_free_columns(W, H, free)
-            if fixed_cols is not None:
-                # MU never changes fixed columns (they are not updated), but a rescaling
-                # bug must never reach them: restore them bit for bit
-                W[:, fixed] = fixed_cols
-        it += 1
+                num_W = _sum_parts([p.num_W for p in parts])
+                den_W = _sum_parts([p.den_W for p in parts])
+                HHt = _sum_parts([p.HHt for p in parts])
+                _update_templates(W, H, free, beta, gamma, num_W, den_W, HHt, l1)
+                if l1 > 0:
+                    _normalize_free_columns(W, H, free)
+                if fixed_cols is not None:
+                    # MU never changes fixed columns (they are not updated), but a
+                    # rescaling bug must never reach them: restore them bit for bit
+                    W[:, fixed] = fixed_cols
+            it += 1
 
     return NMFResult(
         templates=W,
@@ -817,16 +800,148 @@ def _bisect_surrogate_root(A, B, mu_w0, beta, gamma, n_steps: int = 40):
     return 0.5 * (lo + hi)
 
 
-def _loss(Vw, W, H, beta, eps, l1, starts, width, buf_a, buf_b, v_floor) -> float:
-    """The penalized loss of (W, H), block by block."""
-    total = 0.0
-    T = Vw.shape[1]
-    for a in starts:
-        b = min(a + width, T)
-        n = b - a
-        Vb = Vw[:, a:b]
-        if v_floor is not None:
-            Vb = np.maximum(Vb, eps, out=v_floor[:, :n])
-        WHb = _model(W, H[:, a:b], eps, buf_a[:, :n])
-        total += _block_loss(Vb, WHb, beta, buf_b[:, :n])
-    return total + _penalty(W, H, l1)
+def _n_lanes(n_threads: Optional[int], n_blocks: int) -> int:
+    if n_threads is None:
+        try:
+            n_threads = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            n_threads = os.cpu_count() or 1
+    return max(1, min(int(n_threads), n_blocks))
+
+
+class _Context:
+    """What every lane reads during one pass: the data, the factors and per-iteration sums."""
+
+    def __init__(self, Vw, W, H, beta, gamma, eps, l1, free, update_H, update_W):
+        self.Vw, self.W, self.H = Vw, W, H
+        self.beta, self.gamma, self.eps, self.l1 = beta, gamma, eps, l1
+        self.free, self.update_H, self.update_W = free, update_H, update_W
+        self.all_free = free.size == W.shape[1]
+
+    def prepare(self) -> None:
+        """Per-iteration quantities of W, computed once before the lanes start."""
+        W, dtype = self.W, self.W.dtype
+        if self.update_H:
+            # column sums (W^T 1, the KL denominator) and L2 norms (the penalty's weights)
+            self.colsum = W.sum(axis=0, dtype=np.float64).astype(dtype)
+            self.c = (np.linalg.norm(W.astype(np.float64), axis=0).astype(dtype)
+                      if self.l1 > 0 else None)
+            self.WtW = W.T @ W if self.beta == 2.0 else None
+
+
+class _Partial:
+    __slots__ = ("loss", "num_W", "den_W", "HHt")
+
+    def __init__(self):
+        self.loss = 0.0
+        self.num_W = self.den_W = self.HHt = None
+
+
+def _sum_parts(parts):
+    if parts[0] is None:
+        return None
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+class _Lane:
+    """One worker's share of the column blocks, with its own buffers and partial sums.
+
+    Lanes run in parallel threads (numpy releases the GIL in BLAS and ufuncs); each
+    writes only its own columns of H and its own partial sums.
+    """
+
+    def __init__(self, starts, width, F, dtype, beta):
+        self.starts = starts
+        self.width = width
+        self.buf_a = np.empty((F, width), dtype=dtype)
+        self.buf_b = np.empty((F, width), dtype=dtype)
+        self.buf_c = np.empty((F, width), dtype=dtype) if beta not in (1.0, 2.0) else None
+        self.v_floor = np.empty((F, width), dtype=dtype) if beta <= 0.0 else None
+
+    def run(self, ctx: _Context, want_loss: bool, loss_only: bool = False) -> _Partial:
+        Vw, W, H, beta, eps = ctx.Vw, ctx.W, ctx.H, ctx.beta, ctx.eps
+        update_H = ctx.update_H and not loss_only
+        update_W = ctx.update_W and not loss_only
+        T, K = Vw.shape[1], W.shape[1]
+        free = ctx.free
+        part = _Partial()
+        if update_W:
+            n_free = free.size
+            part.num_W = np.zeros((W.shape[0], n_free), dtype=W.dtype)
+            if beta not in (1.0, 2.0):
+                part.den_W = np.zeros((W.shape[0], n_free), dtype=W.dtype)
+            if beta == 2.0:
+                part.HHt = np.zeros((n_free, K), dtype=np.float64)
+        for a in self.starts:
+            b = min(a + self.width, T)
+            n = b - a
+            Vb = Vw[:, a:b]
+            if self.v_floor is not None:
+                Vb = np.maximum(Vb, eps, out=self.v_floor[:, :n])
+            Hb = H[:, a:b]
+            WHb = self.buf_a[:, :n]
+            scratch = self.buf_b[:, :n]
+            scratch2 = None if self.buf_c is None else self.buf_c[:, :n]
+            loss_here = want_loss  # the loss is of the factors before this pass updates them
+            if update_H:
+                if beta != 2.0 or loss_here:
+                    _model(W, Hb, eps, WHb)
+                if loss_here:
+                    part.loss += _block_loss(Vb, WHb, beta, scratch)
+                    loss_here = False
+                _update_activations(Vb, W, Hb, WHb, beta, ctx.gamma, ctx.colsum, ctx.c,
+                                    ctx.WtW, ctx.l1, scratch, scratch2)
+            if update_W or loss_here:
+                if beta != 2.0 or loss_here:
+                    _model(W, Hb, eps, WHb)
+                if loss_here:
+                    part.loss += _block_loss(Vb, WHb, beta, scratch)
+            if update_W:
+                Hf = Hb if ctx.all_free else Hb[free]
+                _accumulate_templates(Vb, WHb, Hf, beta, part.num_W, part.den_W, scratch, scratch2)
+                if part.HHt is not None:
+                    part.HHt += Hf.astype(np.float64) @ Hb.T.astype(np.float64)
+        return part
+
+
+class _Workers:
+    """Runs the lanes of a pass: lane 0 in the calling thread, the others in a pool.
+
+    While several lanes run, BLAS is limited to one thread per lane: many small
+    products that each wake a BLAS thread pool are slower than one lane per core
+    (measured in benchmarks/bench_nmf.py).
+    """
+
+    def __init__(self, n_lanes: int):
+        self.n_lanes = n_lanes
+        self._pool = None
+        self._limits = None
+
+    def __enter__(self):
+        if self.n_lanes > 1:
+            self._pool = ThreadPoolExecutor(max_workers=self.n_lanes - 1,
+                                            thread_name_prefix="nmfaudio-lane")
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # pragma: no cover - a dependency, but work without it
+                self._limits = None
+            else:
+                self._limits = threadpool_limits(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+        return False
+
+    def run(self, lanes, ctx, *, want_loss: bool, loss_only: bool = False):
+        if self._pool is None:
+            return [lane.run(ctx, want_loss, loss_only) for lane in lanes]
+        futures = [self._pool.submit(lane.run, ctx, want_loss, loss_only) for lane in lanes[1:]]
+        first = lanes[0].run(ctx, want_loss, loss_only)
+        return [first] + [future.result() for future in futures]

@@ -118,6 +118,21 @@ def test_agrees_with_textbook_float64(beta):
     assert np.linalg.norm(result.H - H_ref) / np.linalg.norm(H_ref) < 1e-6
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_threads_agree_and_are_deterministic(monkeypatch, n_threads):
+    """Blocks shared by several threads give the same factors as one thread, every time."""
+    import importlib
+
+    core = importlib.import_module("nmfaudio.nmf")
+    monkeypatch.setattr(core, "_BLOCK_BYTES", 30 * 8 * 64)  # 8 blocks of 64 columns
+    V = low_rank(30, 500, 3, noise=0.1)
+    one = nmf(V, 3, n_iter=20, tol=0, seed=0, dtype=np.float64, n_threads=1)
+    runs = [nmf(V, 3, n_iter=20, tol=0, seed=0, dtype=np.float64, n_threads=n_threads) for _ in range(3)]
+    for run in runs:
+        np.testing.assert_allclose(run.W, one.W, rtol=1e-12)
+        assert np.array_equal(run.W, runs[0].W) and np.array_equal(run.H, runs[0].H)
+
+
 def test_block_processing_does_not_change_the_result(monkeypatch):
     """Many column blocks (long inputs) give the same factors as one block."""
     import importlib
@@ -327,6 +342,7 @@ V_OK = low_rank(10, 12, 2)
         (dict(V=V_OK, n_components=2, dtype=np.int32), "dtype"),
         (dict(V=V_OK, n_components=20, init="nndsvda"), "nndsvda"),
         (dict(V=np.array([["a"]], dtype=object), n_components=1), "numeric"),
+        (dict(V=V_OK, n_components=2, n_threads=0), "n_threads"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(kwargs, match):
