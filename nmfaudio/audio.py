@@ -1,0 +1,648 @@
+"""Reading, checking, resampling and writing audio.
+
+Audio inside nmfaudio is always an array of shape ``(C, N)`` (channels first, as in
+librosa) of ``float32`` samples in ``[-1, 1]``, carried together with its sample rate in an
+:class:`Audio`. This module is the only one that touches audio files:
+
+- :func:`load` reads a file (WAV, FLAC, OGG through soundfile; anything else librosa can
+  decode) and refuses files that would make a separation meaningless (empty, silent,
+  NaN samples) with an :class:`~nmfaudio.errors.AudioFileError` naming the file.
+- :func:`save` writes a file atomically and never clips a sample without saying so.
+- :func:`check_samples` validates an in-memory array, :func:`resample` changes the rate.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from .errors import AudioFileError, ParameterError
+
+__all__ = ["Audio", "SaveReport", "load", "save", "check_samples", "resample"]
+
+#: Sample encodings :func:`save` writes, and its ways of handling peaks beyond full scale.
+SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+ON_CLIP = ("scale", "clip", "error")
+
+# librosa's polyphase resampler of the soxr library: high quality, fast, and the librosa
+# default; named here so load() and resample() cannot drift apart.
+_RES_TYPE = "soxr_hq"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_sample_rate(sample_rate, *, name: str = "sample_rate") -> int:
+    """Return ``sample_rate`` as a positive ``int`` or raise ParameterError."""
+    # bool is an Integral, but sample_rate=True is always a mistake.
+    if isinstance(sample_rate, (bool, np.bool_)):
+        ok = False
+    elif isinstance(sample_rate, numbers.Integral):
+        ok = True
+    elif isinstance(sample_rate, numbers.Real):
+        # 22050.0 (e.g. read from a JSON file) is unambiguous; 22050.5 is not a rate.
+        ok = float(sample_rate).is_integer()
+    else:
+        ok = False
+    if not ok or int(sample_rate) <= 0:
+        raise ParameterError(
+            f"{name} must be a positive integer number of samples per second (Hz), "
+            f"got {sample_rate!r}"
+        )
+    return int(sample_rate)
+
+
+def _check_path_type(path, *, name: str = "path") -> str:
+    """Return ``path`` as a ``str`` or raise ParameterError."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ParameterError(
+            f"{name} must be a str or os.PathLike naming a file, got {type(path).__name__}"
+        )
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ParameterError(f"{name} is an empty string; pass the path of an audio file")
+    return path
+
+
+# --------------------------------------------------------------------------- Audio
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """A multichannel recording: samples and the rate they were taken at.
+
+    Instances are immutable: ``samples`` is a private read-only copy, so an ``Audio``
+    can be shared freely without anyone changing the signal under another's feet.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(C, N) or (N,), real floating]
+        The signal, channels first. A 1-D array is taken as one channel. Stored as a
+        read-only ``float32`` copy of shape ``(C, N)``.
+    sample_rate : int > 0
+        Samples per second (Hz).
+    path : str or None
+        The file the audio came from, if any (for messages and provenance only).
+
+    Attributes
+    ----------
+    n_channels : int
+        ``C``.
+    n_samples : int
+        ``N``, samples per channel.
+    duration : float
+        ``N / sample_rate``, in seconds.
+
+    Notes
+    -----
+    Equality is identity (``eq=False``): comparing two recordings sample by sample is
+    the caller's decision (``np.array_equal(a.samples, b.samples)``), and an ndarray
+    field would make the generated ``__eq__`` raise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> audio = Audio(np.zeros((2, 8000), dtype=np.float32), 8000)
+    >>> audio.n_channels, audio.n_samples, audio.duration
+    (2, 8000, 1.0)
+    >>> audio.samples.flags.writeable
+    False
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        samples = check_samples(self.samples, source="Audio samples")
+        # Always copy, even when check_samples returned the caller's own float32 array:
+        # making that read-only would change the caller's array, and leaving it shared
+        # would let the caller change ours.
+        samples = np.array(samples, dtype=np.float32, order="C", copy=True)
+        samples.flags.writeable = False
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "sample_rate", _check_sample_rate(self.sample_rate))
+        if self.path is not None:
+            object.__setattr__(self, "path", _check_path_type(self.path))
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels ``C``."""
+        return int(self.samples.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples per channel ``N``."""
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds, ``N / sample_rate``."""
+        return self.n_samples / self.sample_rate
+
+    def __repr__(self) -> str:
+        # The default repr would print the samples; this one says what a reader needs.
+        return (
+            f"Audio(n_channels={self.n_channels}, n_samples={self.n_samples}, "
+            f"sample_rate={self.sample_rate}, path={self.path!r})"
+        )
+
+
+@dataclass(frozen=True)
+class SaveReport:
+    """What :func:`save` wrote.
+
+    Attributes
+    ----------
+    path : str
+        The file written.
+    peak : float
+        Largest ``|sample|`` of the samples passed in, before any scaling or clipping.
+    gain : float
+        Factor the samples were multiplied by before writing: ``1 / peak`` when
+        ``on_clip="scale"`` had to act, else ``1.0``.
+    n_clipped : int
+        Number of samples (over all channels) clipped to full scale when
+        ``on_clip="clip"`` had to act, else ``0``.
+    """
+
+    path: str
+    peak: float
+    gain: float
+    n_clipped: int
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_samples(samples, *, source: str = "samples") -> np.ndarray:
+    """Validate an audio signal and return it as a ``(C, N)`` ``float32`` array.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(N,) or (C, N), real floating]
+        The signal. A 1-D array is one channel.
+    source : str
+        What to call the array in error messages (e.g. ``"mixture"``).
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(C, N), dtype=float32]
+        The same values. This is ``samples`` itself (not a copy) when it already has that
+        shape and dtype, so treat it as read-only; otherwise a new array.
+
+    Raises
+    ------
+    ParameterError
+        If ``samples`` is not a real floating array, has not 1 or 2 dimensions, has more
+        channels than samples (an ``(N, C)`` array by mistake), is empty, or holds NaN,
+        infinite, or float32-overflowing values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_samples(np.zeros(4)).shape
+    (1, 4)
+    """
+    try:
+        array = np.asarray(samples)
+    except Exception as err:  # ragged lists and the like; the cause is chained
+        raise ParameterError(f"{source} cannot be converted to a numpy array: {err}") from err
+    if not np.issubdtype(array.dtype, np.floating):
+        # Like librosa: integer PCM is ambiguous (full scale 2**15? 2**23?), so the
+        # caller must say how to scale it.
+        raise ParameterError(
+            f"{source} must be a real floating-point array, got dtype {array.dtype}; "
+            "convert integer PCM to floats in [-1, 1] first (e.g. x / 32768 for int16)"
+        )
+    if array.ndim == 1:
+        array = array[np.newaxis, :]
+    elif array.ndim != 2:
+        raise ParameterError(
+            f"{source} must have shape (N,) or (C, N) (channels first), got shape {array.shape}"
+        )
+    n_channels, n_samples = array.shape
+    if array.size == 0:
+        raise ParameterError(f"{source} is empty (shape {array.shape}); pass at least one sample")
+    if n_channels > n_samples:
+        raise ParameterError(
+            f"{source} has shape {array.shape}: {n_channels} channels of {n_samples} samples; "
+            "audio is channels first (C, N) here, so an (N, C) array from soundfile must be "
+            "transposed (samples.T)"
+        )
+    _check_finite(array, source)
+    if array.dtype == np.float32:
+        return array
+    largest = float(np.max(np.abs(array)))
+    if largest > float(np.finfo(np.float32).max):
+        # The cast to float32 would turn these into inf.
+        raise ParameterError(
+            f"{source} has values up to {largest:.3g}, beyond the float32 range (as float32 "
+            "they would be infinite); audio samples are expected in [-1, 1]"
+        )
+    return array.astype(np.float32)
+
+
+def _check_finite(array: np.ndarray, source: str) -> None:
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        channel, index = (int(i) for i in bad[0])
+        raise ParameterError(
+            f"{source} contains {len(bad)} NaN or infinite values (first at channel "
+            f"{channel}, sample {index}); audio must be finite"
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(path, *, sample_rate: int | None = None, allow_silent: bool = False) -> Audio:
+    """Read an audio file, keeping all of its channels.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file. WAV, FLAC and OGG (and whatever else libsndfile reads) go through
+        soundfile; for other formats librosa's fallback decoder is tried.
+    sample_rate : int > 0 or None
+        If given and different from the file's rate, resample to it (soxr, high quality).
+        ``None`` keeps the file's own rate.
+    allow_silent : bool
+        Accept a file whose samples are all exactly zero. Off by default because
+        separating silence is almost always a wrong path or an export mistake.
+
+    Returns
+    -------
+    audio : Audio
+        ``samples`` of shape ``(C, N)``, ``float32`` (in ``[-1, 1]`` for integer
+        formats); ``path`` is the path given, as a ``str``.
+
+    Raises
+    ------
+    AudioFileError
+        Naming the file, if it does not exist, is a directory, cannot be read or decoded,
+        has no samples (or fewer than channels), has NaN or infinite samples, or is
+        silent (unless ``allow_silent``).
+    ParameterError
+        If ``sample_rate`` is not a positive integer.
+
+    See Also
+    --------
+    save, resample
+
+    Examples
+    --------
+    >>> audio = load("mixture.wav")  # doctest: +SKIP
+    >>> audio.samples.shape          # doctest: +SKIP
+    (2, 441000)
+    """
+    path = _check_path_type(path)
+    target_rate = None if sample_rate is None else _check_sample_rate(sample_rate)
+    if not isinstance(allow_silent, (bool, np.bool_)):
+        raise ParameterError(f"allow_silent must be True or False, got {allow_silent!r}")
+    if not os.path.exists(path):
+        raise AudioFileError(f"{path!r}: file does not exist; check the path")
+    if os.path.isdir(path):
+        raise AudioFileError(f"{path!r} is a directory, not an audio file; pass a file in it")
+    if not os.access(path, os.R_OK):
+        # libsndfile would only say "System error", which reads like a corrupt file.
+        raise AudioFileError(f"{path!r} cannot be read: permission denied")
+
+    samples, native_rate = _read(path)
+
+    n_channels, n_samples = samples.shape
+    if n_samples == 0:
+        raise AudioFileError(
+            f"{path!r} contains no samples ({n_channels} channel(s) of 0 frames); "
+            "re-export it or pass another file"
+        )
+    finite = np.isfinite(samples)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        channel, index = (int(i) for i in bad[0])
+        raise AudioFileError(
+            f"{path!r} contains {len(bad)} NaN or infinite samples (first at channel "
+            f"{channel}, sample {index}, {index / native_rate:.3f} s); repair or re-export it"
+        )
+    if not allow_silent and not np.any(samples):
+        raise AudioFileError(
+            f"{path!r} is silent (all {samples.size} samples are 0); "
+            "check it is the right file, or pass allow_silent=True"
+        )
+
+    if target_rate is not None and target_rate != native_rate:
+        samples = _resample_array(samples, native_rate, target_rate)
+        native_rate = target_rate
+    if samples.shape[1] < n_channels:
+        # Audio would take such an array for a transposed (N, C) one; for a file the
+        # only problem is that it is too short to be of any use.
+        raise AudioFileError(
+            f"{path!r} has {n_channels} channels of only {samples.shape[1]} sample(s) "
+            f"at {native_rate} Hz; it is too short to separate"
+        )
+    return Audio(samples, native_rate, path=path)
+
+
+def _read(path: str) -> tuple[np.ndarray, int]:
+    """Decode ``path`` to ``(float32 samples (C, N), sample rate)`` or raise AudioFileError."""
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as sf_err:
+        # libsndfile does not read every format (e.g. MP4/AAC); librosa can hand those to
+        # audioread/ffmpeg. Its fallback announces itself with warnings meant for
+        # interactive use, and fails with whatever its backend raises (EOFError with no
+        # message, NoBackendError, ...), hence the broad except: any failure here means
+        # "cannot decode this file" and is reported with both causes.
+        try:
+            import librosa
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data, rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
+        except Exception as lr_err:
+            raise AudioFileError(
+                f"{path!r} is not an audio file soundfile or librosa can read "
+                f"(soundfile: {sf_err}; librosa: {type(lr_err).__name__}: {lr_err}); "
+                "convert it to WAV or FLAC"
+            ) from lr_err
+        data = np.atleast_2d(np.asarray(data, dtype=np.float32))  # librosa: (N,) or (C, N)
+        return data, int(rate)
+    except OSError as err:  # permission denied and the like, if raised before libsndfile
+        raise AudioFileError(f"{path!r} cannot be opened: {err}") from err
+    # soundfile is frames first (N, C); nmfaudio is channels first.
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def _resample_array(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    import librosa
+
+    out = librosa.resample(
+        samples, orig_sr=orig_rate, target_sr=target_rate, res_type=_RES_TYPE, axis=-1
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def resample(audio: Audio, sample_rate: int) -> Audio:
+    """Change the sample rate of a recording (soxr, high quality, via librosa).
+
+    Parameters
+    ----------
+    audio : Audio
+        The recording, ``samples`` of shape ``(C, N)``.
+    sample_rate : int > 0
+        The new rate in Hz.
+
+    Returns
+    -------
+    resampled : Audio
+        ``samples`` of shape ``(C, ceil(N * sample_rate / audio.sample_rate))``, same
+        ``path``. ``audio`` itself when the rate is already ``sample_rate`` (an
+        ``Audio`` is immutable, so sharing it is safe).
+
+    Raises
+    ------
+    ParameterError
+        If ``audio`` is not an :class:`Audio` or ``sample_rate`` not a positive integer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> audio = Audio(np.ones((1, 44100), dtype=np.float32), 44100)
+    >>> resample(audio, 22050).n_samples
+    22050
+    """
+    if not isinstance(audio, Audio):
+        raise ParameterError(
+            f"audio must be an nmfaudio Audio (from load() or Audio(samples, sample_rate)), "
+            f"got {type(audio).__name__}"
+        )
+    target_rate = _check_sample_rate(sample_rate)
+    if target_rate == audio.sample_rate:
+        return audio
+    samples = _resample_array(audio.samples, audio.sample_rate, target_rate)
+    return Audio(samples, target_rate, path=audio.path)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _format_for(path: str, subtype: str) -> str:
+    """The libsndfile major format for ``path``'s extension, checked against ``subtype``."""
+    extension = os.path.splitext(path)[1]
+    fmt = extension[1:].upper()
+    if fmt not in sf.available_formats():
+        raise ParameterError(
+            f"cannot tell the audio format of {path!r} from its extension "
+            f"{extension or '(none)'!r}; use a .wav or .flac file name"
+        )
+    if not sf.check_format(fmt, subtype):
+        usable = [s for s in SUBTYPES if sf.check_format(fmt, s)]
+        hint = f"use subtype {' or '.join(map(repr, usable))}" if usable else "use a .wav file"
+        raise ParameterError(
+            f"{fmt} files (here {path!r}) cannot hold subtype {subtype!r}; {hint}"
+        )
+    return fmt
+
+
+def save(
+    path,
+    samples,
+    sample_rate: int,
+    *,
+    subtype: str = "PCM_16",
+    on_clip: str = "scale",
+    overwrite: bool = False,
+) -> SaveReport:
+    """Write audio to a file, atomically and without silent clipping.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its extension chooses the format (``.wav``, ``.flac``, ...).
+        Its folder must exist: creating folders is the caller's decision.
+    samples : np.ndarray [shape=(C, N) or (N,), real floating]
+        The signal, channels first, nominally in ``[-1, 1]``. Not modified.
+    sample_rate : int > 0
+        Samples per second (Hz).
+    subtype : {"PCM_16", "PCM_24", "FLOAT"}
+        Sample encoding: 16- or 24-bit integers, or 32-bit floats (which can hold values
+        beyond full scale, so ``on_clip`` does not apply).
+    on_clip : {"scale", "clip", "error"}
+        What to do, for an integer ``subtype``, when some ``|sample| > 1`` (beyond full
+        scale): ``"scale"`` divides everything by the peak (reported as ``gain``),
+        ``"clip"`` clips those samples to ``±1`` (reported as ``n_clipped``), ``"error"``
+        raises ParameterError.
+    overwrite : bool
+        Replace ``path`` if it exists. Off by default so a separation never destroys an
+        input or an earlier result by accident.
+
+    Returns
+    -------
+    report : SaveReport
+        The path written, the input's peak, and the gain or clipping applied.
+
+    Raises
+    ------
+    ParameterError
+        For bad samples (see :func:`check_samples`), sample rate, subtype, on_clip, a
+        subtype the format cannot hold, an unknown extension, or a peak beyond full scale
+        with ``on_clip="error"``.
+    AudioFileError
+        Naming the file or folder, if ``path`` exists and ``overwrite`` is False, is a
+        directory, its folder does not exist or is not writable, or writing fails.
+
+    Notes
+    -----
+    The audio is written to a hidden temporary file in the same folder
+    (``.NAME.tmp-XXXXXXXX``), flushed to disk, then renamed over ``path`` in one step
+    (``os.replace``), so ``path`` holds either its old content or the complete new file,
+    never a partial one. The temporary file is removed on any error, including
+    ``KeyboardInterrupt``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> report = save("loud.wav", 2 * np.ones(100), 8000)  # doctest: +SKIP
+    >>> report.peak, report.gain                              # doctest: +SKIP
+    (2.0, 0.5)
+    """
+    path = _check_path_type(path)
+    samples = check_samples(samples, source="samples")
+    sample_rate = _check_sample_rate(sample_rate)
+    if subtype not in SUBTYPES:
+        raise ParameterError(f"subtype must be one of {SUBTYPES}, got {subtype!r}")
+    if on_clip not in ON_CLIP:
+        raise ParameterError(f"on_clip must be one of {ON_CLIP}, got {on_clip!r}")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise ParameterError(f"overwrite must be True or False, got {overwrite!r}")
+    fmt = _format_for(path, subtype)
+
+    peak = float(np.max(np.abs(samples)))
+    gain, n_clipped = 1.0, 0
+    if subtype != "FLOAT" and peak > 1.0:
+        if on_clip == "error":
+            raise ParameterError(
+                f"samples for {path!r} peak at {peak:.6g}, beyond the full scale 1.0 of "
+                f"subtype {subtype!r}; pass on_clip='scale' or on_clip='clip', "
+                "or subtype='FLOAT'"
+            )
+        if on_clip == "scale":
+            gain = 1.0 / peak
+            # Dividing by the peak (rather than multiplying by gain) maps the peak to
+            # exactly 1.0, so nothing is left for libsndfile to clip.
+            samples = samples / np.float32(peak)
+        else:
+            n_clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
+            samples = np.clip(samples, -1.0, 1.0)
+
+    _check_destination(path, overwrite=overwrite)
+    _write_atomically(path, samples, sample_rate, subtype, fmt, overwrite=overwrite)
+    return SaveReport(path=path, peak=peak, gain=gain, n_clipped=n_clipped)
+
+
+def _check_destination(path: str, *, overwrite: bool) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise AudioFileError(
+            f"cannot write {path!r}: folder {folder!r} {what}; create it first"
+        )
+    if os.path.isdir(path):
+        raise AudioFileError(f"cannot write {path!r}: it is a directory; pass a file name")
+    if os.path.lexists(path) and not overwrite:
+        raise AudioFileError(
+            f"{path!r} already exists; pass overwrite=True to replace it, or choose another name"
+        )
+
+
+def _write_atomically(
+    path: str,
+    samples: np.ndarray,
+    sample_rate: int,
+    subtype: str,
+    fmt: str,
+    *,
+    overwrite: bool,
+) -> None:
+    folder, base = os.path.split(os.path.abspath(path))
+    tmp = None
+    try:
+        # O_EXCL claims a fresh name; mode 0o666 lets the umask decide the final
+        # permissions exactly as for a plain open() (tempfile.mkstemp would force 0o600).
+        for _ in range(100):
+            candidate = os.path.join(folder, f".{base}.tmp-{secrets.token_hex(4)}")
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            tmp = candidate
+            break
+        else:  # pragma: no cover - 100 collisions of 32 random bits
+            raise AudioFileError(f"cannot create a temporary file in {folder!r} for {path!r}")
+
+        with os.fdopen(fd, "wb") as handle:
+            with sf.SoundFile(
+                handle,
+                mode="w",
+                samplerate=sample_rate,
+                channels=samples.shape[0],
+                subtype=subtype,
+                format=fmt,
+            ) as sound:
+                sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)
+            handle.flush()
+            # Without fsync a crash soon after the rename can leave an empty file under
+            # the final name on some file systems (ext4 delayed allocation).
+            os.fsync(handle.fileno())
+
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _move_without_overwrite(tmp, path)
+        tmp = None
+    except (OSError, RuntimeError) as err:  # libsndfile errors are RuntimeErrors
+        if tmp is None:
+            raise AudioFileError(
+                f"cannot write {path!r}: cannot create a file in folder {folder!r} ({err}); "
+                "check that the folder is writable"
+            ) from err
+        raise AudioFileError(f"cannot write {path!r}: {err}") from err
+    finally:
+        # Reached with tmp set on every failure path, KeyboardInterrupt included.
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass  # best effort: never hide the error that brought us here
+
+
+def _move_without_overwrite(tmp: str, path: str) -> None:
+    """Rename ``tmp`` to ``path`` unless a file appeared there since it was checked.
+
+    A hard link fails atomically if ``path`` exists, closing the window between the
+    existence check and the rename in which another process could create the file. File
+    systems without hard links fall back to check-then-replace.
+    """
+    exists = AudioFileError(
+        f"{path!r} already exists; pass overwrite=True to replace it, or choose another name"
+    )
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise exists from None
+    except OSError:
+        if os.path.lexists(path):
+            raise exists from None
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
