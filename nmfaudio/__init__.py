@@ -2,11 +2,26 @@
 
 from .errors import AudioFileError, DictionaryMismatchError, NMFAudioError, ParameterError
 from .nmf import NMFResult, beta_divergence, nmf
+from .audio import Audio, load, save
+from .spectral import STFTConfig
+from .dictionary import Dictionary, learn_dictionary
+from .separate import Separation, separate
+from .evaluate import Evaluation, evaluate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "nmf",
+    "separate",
+    "Separation",
+    "learn_dictionary",
+    "Dictionary",
+    "evaluate",
+    "Evaluation",
+    "Audio",
+    "load",
+    "save",
+    "STFTConfig",
     "NMFResult",
     "beta_divergence",
     "NMFAudioError",
