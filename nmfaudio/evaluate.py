@@ -42,6 +42,7 @@ import numpy as np
 from .errors import AudioFileError, NMFAudioError, ParameterError
 
 __all__ = [
+    "match_sources",
     "si_sdr",
     "evaluate",
     "evaluate_files",
@@ -205,6 +206,41 @@ def si_sdr(estimate, reference) -> float:
 
 
 # --------------------------------------------------------------------------- results
+
+
+def match_sources(estimates, references) -> np.ndarray:
+    """The order of the estimates that best matches the references (unsupervised output).
+
+    Unsupervised separation names its sources by itself; to score them against named
+    references, each reference is paired with one estimate so that the total SI-SDR is
+    largest (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`).
+
+    Parameters
+    ----------
+    estimates : np.ndarray, shape=(S, N) or (S, C, N)
+    references : np.ndarray, same shape
+
+    Returns
+    -------
+    np.ndarray, shape=(S,), int
+        ``estimates[order]`` lines up with ``references``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    est = _as_signal_array(estimates, "estimates")
+    ref = _as_signal_array(references, "references")
+    if est.shape != ref.shape or est.ndim not in (2, 3):
+        raise ParameterError(
+            f"estimates {est.shape} and references {ref.shape} must have the same shape (S, N) or (S, C, N)"
+        )
+    n = est.shape[0]
+    score = np.full((n, n), -np.inf)
+    for i in range(n):
+        for j in range(n):
+            if np.any(est[j]) and np.any(ref[i]):
+                score[i, j] = _si_sdr(est[j].ravel(), ref[i].ravel())
+    rows, cols = linear_sum_assignment(np.nan_to_num(score, neginf=-1e9), maximize=True)
+    return cols[np.argsort(rows)]
 
 
 def _metric_array(values, name: str, n_sources: int) -> np.ndarray:

