@@ -57,7 +57,7 @@ from __future__ import annotations
 import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -573,7 +573,6 @@ def nmf(
         h_scale = mean_v / max(K * float(W.mean(dtype=np.float64)), np.finfo(np.float64).tiny)
         H = _random_factor(rng, (K, T), h_scale, dtype)
     W = np.ascontiguousarray(W)
-    fixed_cols = W[:, fixed].copy() if fixed.any() else None
 
     if l1 > 0 and update_W:
         _normalize_free_columns(W, H, free)
@@ -628,10 +627,6 @@ def nmf(
                 _update_templates(W, H, free, beta, gamma, num_W, den_W, HHt, l1)
                 if l1 > 0:
                     _normalize_free_columns(W, H, free)
-                if fixed_cols is not None:
-                    # MU never changes fixed columns (they are not updated), but a
-                    # rescaling bug must never reach them: restore them bit for bit
-                    W[:, fixed] = fixed_cols
             it += 1
 
     return NMFResult(
