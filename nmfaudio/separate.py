@@ -82,6 +82,8 @@ class Separation:
         The STFT used.
     mask_power : float
         The exponent of the soft masks.
+    spectrogram_power : float
+        The power of the spectrogram that was factorized (1 = magnitude).
     """
 
     sources: np.ndarray
@@ -95,6 +97,7 @@ class Separation:
     channel_gains: Optional[np.ndarray]
     stft: STFTConfig
     mask_power: float
+    spectrogram_power: float = 1.0
 
     @property
     def sample_rate(self) -> int:
@@ -397,4 +400,5 @@ def separate(
         analysis=mix,
         stft=config,
         mask_power=float(mask_power),
+        spectrogram_power=float(spectrogram_power),
     )
