@@ -246,6 +246,7 @@ def learn_dictionary(
     seed: Union[None, int, np.random.Generator] = 0,
     dtype=np.float32,
     callback: Optional[Callable[[int, float], None]] = None,
+    n_threads: Optional[int] = None,
 ) -> Dictionary:
     """Learn one source's templates by NMF of its training recordings.
 
@@ -274,7 +275,7 @@ def learn_dictionary(
         Sparsity while learning (default 0.2): sparse codes make templates that are more
         specific to the source, which gained 0.5 to 1.5 dB median SDR in supervised
         separation on ../shared/audio.
-    n_iter, tol, seed, dtype, callback
+    n_iter, tol, seed, dtype, callback, n_threads
         Passed to :func:`nmfaudio.nmf.nmf`.
 
     Returns
@@ -306,7 +307,8 @@ def learn_dictionary(
     spectra = [spectrogram(stft(r.samples, config), power=spectrogram_power) for r in recordings]
     V = np.concatenate(spectra, axis=1)
     result = nmf(V, n_components, beta=beta, l1_activations=l1_activations, n_iter=n_iter,
-                 tol=tol, init="random", seed=seed, dtype=dtype, callback=callback)
+                 tol=tol, init="random", seed=seed, dtype=dtype, callback=callback,
+                 n_threads=n_threads)
     templates = result.templates.astype(np.float64)
     norms = np.linalg.norm(templates, axis=0)
     # a template that NMF emptied entirely carries no information; keep it at zero

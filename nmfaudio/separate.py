@@ -211,6 +211,7 @@ def separate(
     channel_masks: str = "gains",
     dtype=np.float32,
     callback: Optional[Callable[[int, float], None]] = None,
+    n_threads: Optional[int] = None,
 ) -> Separation:
     """Separate a mixture into sources by NMF and soft masks.
 
@@ -240,7 +241,7 @@ def separate(
         Sparsity of the activations (see :func:`nmfaudio.nmf.nmf`). Default: 0.3 with
         dictionaries (sparse codes over a fixed dictionary separate better), 0 without.
         For KL the value does not depend on the level of the recording.
-    n_iter, tol, seed, dtype, callback
+    n_iter, tol, seed, dtype, callback, n_threads
         Passed to :func:`nmfaudio.nmf.nmf`.
     stft_config : STFTConfig, optional
         Default: the dictionaries' STFT, or ``STFTConfig()`` (2048 / 512, Hann).
@@ -358,10 +359,11 @@ def separate(
     if supervised:
         result = nmf(V, W0.shape[1] + n_free, beta=beta, templates=W0, fixed_templates=True,
                      n_iter=n_iter, tol=tol, l1_activations=l1_activations, seed=seed,
-                     dtype=dtype, callback=callback)
+                     dtype=dtype, callback=callback, n_threads=n_threads)
     else:
         result = nmf(V, int(n_components), beta=beta, n_iter=n_iter, tol=tol, init=init,
-                     l1_activations=l1_activations, seed=seed, dtype=dtype, callback=callback)
+                     l1_activations=l1_activations, seed=seed, dtype=dtype, callback=callback,
+                     n_threads=n_threads)
         labels = cluster_components(result.templates, result.activations, int(n_sources),
                                     sample_rate=mix.sample_rate, n_fft=config.n_fft,
                                     temporal_weight=temporal_weight)

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.signal
 
 from .errors import ParameterError
 
@@ -109,6 +108,8 @@ class STFTConfig:
     center: bool = True
 
     def __post_init__(self) -> None:
+        import scipy.signal  # here, not at the top: it takes most of `import nmfaudio`
+
         n_fft = _plain(self.n_fft)
         hop_length = _plain(self.hop_length)
         center = _plain(self.center)

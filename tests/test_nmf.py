@@ -354,3 +354,12 @@ def test_bad_input_raises_a_clear_value_error(kwargs, match):
 def test_divergence_shape_mismatch():
     with pytest.raises(ParameterError, match="shape"):
         beta_divergence(np.ones((2, 3)), np.ones((3, 2)), 1)
+
+
+def test_fortran_ordered_input_gives_the_same_factors():
+    """np.abs(librosa.stft(y)) is Fortran-ordered; it is read in place, with equal results."""
+    V = low_rank(40, 300, 3, noise=0.1).astype(np.float32)
+    c = nmf(np.ascontiguousarray(V), 3, n_iter=20, tol=0, seed=0, n_threads=1)
+    f = nmf(np.asfortranarray(V), 3, n_iter=20, tol=0, seed=0, n_threads=1)
+    np.testing.assert_allclose(f.W, c.W, rtol=1e-5)
+    np.testing.assert_allclose(f.H, c.H, rtol=1e-5)

@@ -1,0 +1,659 @@
+"""Speed, memory and accuracy of nmfaudio's NMF against scikit-learn and a BLAS floor.
+
+Usage::
+
+    python benchmarks/bench_nmf.py [--quick] [--repeats N] [--json out.json]
+
+What is measured
+----------------
+Input. ``V`` is the magnitude STFT (n_fft 2048, hop 1024, Hann, centred frames) of real
+audio: every ``*/mixture.wav`` and ``*/train/*.wav`` of the shared recordings (sorted by
+path), each mixed to mono and resampled to 44.1 kHz by librosa (``soxr_hq``), concatenated
+and then cut or looped to the length needed. 60 s give ``V`` of shape 1025 x 2584. The
+recordings are read from ``NMFAUDIO_SHARED_AUDIO`` if set, else ``../shared/audio`` next
+to the checkout; without them the script says so and exits with status 2.
+
+Contenders, all from the same ``V`` and the same initial ``W0`` (F x K), ``H0`` (K x T)
+drawn once from a seeded ``numpy.random.Generator`` (K = 32):
+
+- ours: ``nmfaudio.nmf(V, templates=W0, activations=H0, beta=..., n_iter=N, tol=0,
+  dtype=...)`` with its defaults otherwise (``check_every=10``, one lane per core);
+- sklearn: ``NMF(n_components=32, solver="mu", beta_loss=..., init="custom", tol=0,
+  max_iter=N).fit_transform(V, W=W0.copy(), H=H0.copy())``. scikit-learn factorizes
+  ``X ~ W H`` with ``X`` of shape (n_samples, n_features) = (F, T), so its W is our
+  templates and its H (``components_``) our activations. With ``tol=0`` it never tests
+  convergence inside the loop (it still computes the loss at the start and at the end),
+  runs exactly ``max_iter`` iterations (checked through ``n_iter_``) and raises no
+  ConvergenceWarning (silenced anyway);
+- floor (KL only): the four matrix products one KL iteration needs, ``W @ H``,
+  ``W.T @ R``, ``W @ H`` again and ``R @ H.T``, on full F x T matrices with numpy
+  (output of ``W @ H`` preallocated), timed alone: no elementwise work, no allocation.
+  It is timed twice, with numpy's default BLAS threads and with BLAS limited to one
+  thread (on a busy 2-core machine a 2-thread BLAS can be several times slower than one
+  thread); the faster median is the floor that ours/floor is taken against.
+
+Both fits are run in float32 and float64 (V, W0 and H0 passed in that dtype, so neither
+makes a copy of V), for KL (beta = 1) and IS (beta = 0).
+
+Timing. Wall-clock time (``time.perf_counter``) of the whole call, divided by the number
+of iterations: ms per iteration, including each side's input checks and loss evaluations.
+Every contender is first run once untimed for 2 iterations (warm-up). Then the runs are
+interleaved (floor, 1-thread floor, ours, sklearn, ours, sklearn, ..., then the next
+repeat), so that load from other processes on the machine hits all contenders alike; the
+median over the repeats is reported, with the fastest-run ratio and the spread (max / min)
+as noise indicators, and the load average. Caution: on a busy machine a multithreaded BLAS
+(scikit-learn, the floor) loses far more than our one-BLAS-thread-per-lane design, so the
+default-thread speed-ups there overstate the difference; ``--threads 1`` compares the work
+per iteration on equal terms.
+
+Memory. A separate run of each fit (at most 20 iterations, enough to cover our loss
+checks every 10 iterations and scikit-learn's loss at start and end) under
+``tracemalloc``, which numpy reports its array buffers to: peak traced memory minus the
+traced memory before the call, in MB (10^6 bytes) and in units of one F x T array of the
+fit's dtype. Inputs made before the call (V, W0, H0) are not counted; the returned
+factors and any internal copies are. BLAS-internal work buffers are not seen.
+Ours is also run once, for memory only, on a Fortran-ordered V (the layout
+``np.abs(librosa.stft(y))`` has), which it has to copy.
+
+Accuracy. The final divergence of both fits is computed the same way,
+``nmfaudio.nmf.beta_divergence(V, W @ H, beta)`` in float64 on the returned factors.
+The two do not take identical steps (we update H then W, scikit-learn W then H; the
+floors differ), so only "ours <= sklearn's" and the relative difference are reported.
+
+Long inputs. The KL fit in float32 on 4 and 16 minutes of audio (looped), fewer
+iterations (20), ms per iteration and peak extra memory for both.
+
+At the end the targets are checked from the medians and marked PASS or FAIL:
+KL and IS float32 at least 2x faster per iteration than scikit-learn; ours (KL) no more
+than 2x the floor; peak extra memory of ours no more than 2 F x T arrays; at 16 minutes
+at least 3x faster than scikit-learn and under 100 MB extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+SHARED_AUDIO_ENV = "NMFAUDIO_SHARED_AUDIO"
+SAMPLE_RATE = 44100
+N_FFT = 2048
+HOP = 1024
+K = 32
+SEED = 20240601
+BASE_SECONDS = 60.0
+BETAS = {"KL": 1.0, "IS": 0.0}
+SKLEARN_BETA = {1.0: "kullback-leibler", 0.0: "itakura-saito"}
+DTYPES = (np.float32, np.float64)
+MB = 1e6
+
+# targets
+MIN_SPEEDUP = 2.0
+MAX_FLOOR_RATIO = 2.0
+MAX_EXTRA_ARRAYS = 2.0
+MIN_SPEEDUP_LONG = 3.0
+MAX_EXTRA_MB_LONG = 100.0
+
+
+# ---------------------------------------------------------------------------------------
+# input
+
+
+def shared_audio_dir() -> Path:
+    """The folder of shared recordings: $NMFAUDIO_SHARED_AUDIO, else ../shared/audio."""
+    configured = os.environ.get(SHARED_AUDIO_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(__file__).resolve().parents[2] / "shared" / "audio"
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Every */mixture.wav and */train/*.wav under ``folder``, sorted by path."""
+    return sorted(list(folder.glob("*/mixture.wav")) + list(folder.glob("*/train/*.wav")))
+
+
+def load_signal(files: list[Path]) -> np.ndarray:
+    """The files mixed to mono, resampled to 44.1 kHz (soxr_hq) and concatenated, float64."""
+    import librosa
+
+    parts = [
+        librosa.load(path, sr=SAMPLE_RATE, mono=True, res_type="soxr_hq", dtype=np.float64)[0]
+        for path in files
+    ]
+    return np.concatenate(parts)
+
+
+def fit_length(signal: np.ndarray, n_samples: int) -> np.ndarray:
+    """``signal`` cut, or looped and cut, to exactly ``n_samples`` samples."""
+    n_loops = -(-n_samples // signal.size)
+    return np.tile(signal, n_loops)[:n_samples] if n_loops > 1 else signal[:n_samples]
+
+
+def magnitude_spectrogram(signal: np.ndarray, seconds: float) -> np.ndarray:
+    """|STFT| (float64, shape (1025, 1 + N // 1024)) of ``seconds`` of the signal."""
+    import librosa
+
+    y = fit_length(signal, round(seconds * SAMPLE_RATE))
+    S = librosa.stft(y, n_fft=N_FFT, hop_length=HOP, window="hann", center=True)
+    # librosa returns Fortran order; nmfaudio.spectral.spectrogram returns C order, which
+    # is what nmf() works in (any other layout costs it a copy of V: measured in main())
+    return np.ascontiguousarray(np.abs(S))
+
+
+def initial_factors(F: int, T: int, mean_v: float, seed: int = SEED):
+    """W0 (F, K) and H0 (K, T) in float64, uniform in [0.1, 1) scaled so that W0 @ H0 ~ mean(V).
+
+    W0 is drawn first, so it is the same whatever T.
+    """
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(mean_v / K) / 0.55  # 0.55 = mean of U[0.1, 1)
+    W0 = rng.uniform(0.1, 1.0, size=(F, K)) * scale
+    H0 = rng.uniform(0.1, 1.0, size=(K, T)) * scale
+    return W0, H0
+
+
+# ---------------------------------------------------------------------------------------
+# contenders: each runs a fit and returns (seconds, W, H, iterations run)
+
+
+def run_ours(V, W0, H0, beta: float, n_iter: int, n_threads: int | None = None):
+    from nmfaudio.nmf import nmf
+
+    start = time.perf_counter()
+    result = nmf(V, W0.shape[1], beta=beta, templates=W0, activations=H0,
+                 n_iter=n_iter, tol=0, dtype=V.dtype, n_threads=n_threads)
+    elapsed = time.perf_counter() - start
+    return elapsed, result.templates, result.activations, result.n_iter
+
+
+def run_sklearn(V, W0, H0, beta: float, n_iter: int):
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
+    model = NMF(n_components=W0.shape[1], solver="mu", beta_loss=SKLEARN_BETA[beta],
+                init="custom", tol=0, max_iter=n_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        W = model.fit_transform(V, W=W0.copy(), H=H0.copy())
+        elapsed = time.perf_counter() - start
+    return elapsed, W, model.components_, model.n_iter_
+
+
+def run_floor(V, W0, H0, beta: float, n_iter: int):
+    """The four matrix products of one KL iteration, ``n_iter`` times; beta is ignored."""
+    W, H = W0, H0
+    WH = np.empty(V.shape, dtype=V.dtype)
+    R = V.copy()  # stands for V / WH: realistic values, same layout
+    start = time.perf_counter()
+    for _ in range(n_iter):
+        np.matmul(W, H, out=WH)
+        W.T @ R
+        np.matmul(W, H, out=WH)
+        R @ H.T
+    elapsed = time.perf_counter() - start
+    return elapsed, None, None, n_iter
+
+
+def run_floor_1thread(V, W0, H0, beta: float, n_iter: int):
+    """:func:`run_floor` with BLAS limited to one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return run_floor(V, W0, H0, beta, n_iter)
+
+
+CONTENDERS: dict[str, Callable] = {"ours": run_ours, "sklearn": run_sklearn, "floor": run_floor,
+                                   "floor1": run_floor_1thread}
+FLOORS = ("floor", "floor1")
+
+
+def peak_extra_bytes(fn: Callable[[], object]) -> int:
+    """Peak traced memory during ``fn()`` minus the traced memory before it, in bytes."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+def final_divergence(V64: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) -> float:
+    """beta_divergence(V, W @ H) in float64: the same formula for every contender."""
+    from nmfaudio.nmf import beta_divergence
+
+    return beta_divergence(V64, W.astype(np.float64) @ H.astype(np.float64), beta)
+
+
+# ---------------------------------------------------------------------------------------
+# the measurement loop
+
+
+@dataclass
+class Case:
+    """One contender on one input: its timings, memory and result."""
+
+    contender: str
+    dtype: str
+    beta: float
+    label: str  # e.g. "KL"
+    seconds: list[float] = field(default_factory=list)
+    n_iter_run: list[int] = field(default_factory=list)
+    extra_bytes: int | None = None
+    divergence: float | None = None
+
+    def ms_per_iter(self, n_iter: int) -> float:
+        return 1e3 * statistics.median(self.seconds) / n_iter
+
+    def best_ms_per_iter(self, n_iter: int) -> float:
+        """The fastest run: the one least disturbed by other processes."""
+        return 1e3 * min(self.seconds) / n_iter
+
+    def spread(self) -> float:
+        return max(self.seconds) / min(self.seconds)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or '?' where unavailable."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "?"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure(contenders: dict[str, Callable], cases: list[Case], inputs: dict, n_iter: int,
+            repeats: int, mem_iter: int, V64: np.ndarray | None) -> None:
+    """Warm up, time ``repeats`` interleaved rounds, then measure memory and divergence.
+
+    ``inputs[dtype] = (V, W0, H0)`` in that dtype.
+    """
+    for case in cases:  # warm-up: BLAS threads, imports, first-touch of pages
+        V, W0, H0 = inputs[case.dtype]
+        contenders[case.contender](V, W0, H0, case.beta, 2)
+    last = {}
+    for r in range(repeats):
+        for case in cases:
+            V, W0, H0 = inputs[case.dtype]
+            elapsed, W, H, ran = contenders[case.contender](V, W0, H0, case.beta, n_iter)
+            case.seconds.append(elapsed)
+            case.n_iter_run.append(int(ran))
+            last[id(case)] = (W, H)
+            log(f"  repeat {r + 1}/{repeats} {case.contender:8s}{case.dtype:8s}{case.label:3s}"
+                f" {1e3 * elapsed / n_iter:9.2f} ms/it")
+    for case in cases:
+        if case.contender in FLOORS:
+            continue
+        V, W0, H0 = inputs[case.dtype]
+        fn = contenders[case.contender]
+        case.extra_bytes = peak_extra_bytes(partial(fn, V, W0, H0, case.beta, mem_iter))
+        log(f"  memory   {case.contender:8s}{case.dtype:8s}{case.label:3s}"
+            f" {case.extra_bytes / MB:9.1f} MB")
+        W, H = last[id(case)]
+        if V64 is not None:
+            case.divergence = final_divergence(V64, W, H, case.beta)
+
+
+def find(cases: list[Case], contender: str, dtype: str, label: str) -> Case:
+    return next(c for c in cases if (c.contender, c.dtype, c.label) == (contender, dtype, label))
+
+
+# ---------------------------------------------------------------------------------------
+# report
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+
+    def line(cells):
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def environment() -> dict:
+    import sklearn
+    import threadpoolctl
+
+    import nmfaudio
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "nmfaudio": nmfaudio.__version__,
+        "threadpool_info": threadpoolctl.threadpool_info(),
+    }
+
+
+def print_environment(env: dict) -> None:
+    print(f"python {env['python']}  numpy {env['numpy']}  scikit-learn {env['sklearn']}  "
+          f"nmfaudio {env['nmfaudio']}")
+    print(f"{env['platform']}, {env['cpus']} CPUs ({env['cpus_usable']} usable)")
+    for lib in env["threadpool_info"]:
+        print(f"  {lib.get('user_api')}: {lib.get('internal_api')} {lib.get('version')}, "
+              f"{lib.get('num_threads')} threads, {lib.get('threading_layer', '-')}, "
+              f"{lib.get('architecture', '-')}  ({Path(lib.get('filepath', '')).name})")
+
+
+def fmt_mem(nbytes: int | None, array_bytes: int) -> str:
+    if nbytes is None:
+        return "-"
+    return f"{nbytes / MB:.1f} ({nbytes / array_bytes:.2f})"
+
+
+def floor_ms(cases: list[Case], dtype: str, n_iter: int) -> float:
+    """The floor: the faster median of the KL products with default and with 1 BLAS thread."""
+    return min(find(cases, name, dtype, "KL").ms_per_iter(n_iter) for name in FLOORS)
+
+
+def report_base(cases: list[Case], F: int, T: int, n_iter: int, repeats: int,
+                mem_iter: int) -> None:
+    print(f"\n== {BASE_SECONDS:.0f} s of audio: V {F} x {T}, K = {K}, {n_iter} iterations, "
+          f"median of {repeats} interleaved repeats ==")
+    print(f"load average at the end of this section: {load_average()} "
+          f"({os.cpu_count()} CPUs; above that, other processes competed for them)")
+    rows = []
+    for dtype in (np.dtype(d).name for d in DTYPES):
+        floor, floor1 = (find(cases, name, dtype, "KL") for name in FLOORS)
+        f = floor_ms(cases, dtype, n_iter)
+        for label in BETAS:
+            ours, sk = find(cases, "ours", dtype, label), find(cases, "sklearn", dtype, label)
+            o, s = ours.ms_per_iter(n_iter), sk.ms_per_iter(n_iter)
+            best = sk.best_ms_per_iter(n_iter) / ours.best_ms_per_iter(n_iter)
+            rows.append([dtype, label, f"{o:.2f}", f"{s:.2f}", f"{floor.ms_per_iter(n_iter):.2f}",
+                         f"{floor1.ms_per_iter(n_iter):.2f}", f"{s / o:.2f}x", f"{best:.2f}x",
+                         f"{o / f:.2f}x",
+                         "/".join(f"{c.spread():.2f}" for c in (ours, sk, floor, floor1))])
+    print(table(["dtype", "beta", "ours", "sklearn", "floor", "floor 1thr", "sklearn/ours",
+                 "(best runs)", "ours/floor", "spread max/min o/s/f/f1"], rows))
+    print("times in ms per iteration. floor = the 4 matrix products of one KL iteration on full\n"
+          "F x T matrices, with numpy's default BLAS threads and with 1 BLAS thread; ours/floor\n"
+          "uses the faster of the two. IS needs 6 products per iteration (W@H twice, W.T@ twice,\n"
+          "@H.T twice), so its ours/floor is only indicative.")
+
+    print(f"\nPeak extra memory (tracemalloc, {mem_iter} iterations): MB (in F x T arrays "
+          "of the dtype)")
+    rows = []
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        array_bytes = F * T * np.dtype(dtype).itemsize
+        for label in BETAS:
+            ours, sk = find(cases, "ours", name, label), find(cases, "sklearn", name, label)
+            rows.append([name, label, f"{array_bytes / MB:.1f}",
+                         fmt_mem(ours.extra_bytes, array_bytes),
+                         fmt_mem(sk.extra_bytes, array_bytes)])
+    print(table(["dtype", "beta", "F x T array MB", "ours", "sklearn"], rows))
+
+    print("\nFinal divergence, beta_divergence(V, W @ H, beta) in float64 on the returned factors")
+    rows = []
+    for dtype in (np.dtype(d).name for d in DTYPES):
+        for label in BETAS:
+            ours, sk = find(cases, "ours", dtype, label), find(cases, "sklearn", dtype, label)
+            rel = (ours.divergence - sk.divergence) / abs(sk.divergence)
+            rows.append([dtype, label, f"{ours.divergence:.8g}", f"{sk.divergence:.8g}",
+                         f"{rel:+.3e}", "yes" if ours.divergence <= sk.divergence else "NO",
+                         f"{set(ours.n_iter_run)}/{set(sk.n_iter_run)}"])
+    print(table(["dtype", "beta", "ours", "sklearn", "(ours-sk)/sk", "ours <= sk",
+                 "iterations run o/s"], rows))
+
+
+def report_long(long_cases: dict, F: int, n_iter: int, repeats: int) -> None:
+    print(f"\n== Long inputs: KL, float32, {n_iter} iterations, median of {repeats} "
+          "interleaved repeats; memory in MB (F x T arrays) ==")
+    print(f"load average at the end of this section: {load_average()}")
+    rows = []
+    for minutes, (T, cases) in long_cases.items():
+        ours, sk = find(cases, "ours", "float32", "KL"), find(cases, "sklearn", "float32", "KL")
+        o, s = ours.ms_per_iter(n_iter), sk.ms_per_iter(n_iter)
+        best = sk.best_ms_per_iter(n_iter) / ours.best_ms_per_iter(n_iter)
+        array_bytes = F * T * 4
+        rows.append([f"{minutes:g} min", f"{F} x {T}", f"{o:.1f}", f"{s:.1f}", f"{s / o:.2f}x",
+                     f"{best:.2f}x", fmt_mem(ours.extra_bytes, array_bytes),
+                     fmt_mem(sk.extra_bytes, array_bytes),
+                     f"{ours.spread():.2f}/{sk.spread():.2f}"])
+    print(table(["length", "V", "ours ms/it", "sklearn ms/it", "sklearn/ours", "(best runs)",
+                 "ours extra", "sklearn extra", "spread o/s"], rows))
+
+
+def evaluate_targets(cases, long_cases, F, T, n_iter, long_iter) -> list[dict]:
+    """Each target: name, measured value, limit, PASS/FAIL."""
+    targets = []
+
+    def add(name, value, limit, ok, unit=""):
+        targets.append({"target": name, "value": value, "limit": limit, "unit": unit,
+                        "status": "PASS" if ok else "FAIL"})
+
+    for label in BETAS:
+        o = find(cases, "ours", "float32", label).ms_per_iter(n_iter)
+        s = find(cases, "sklearn", "float32", label).ms_per_iter(n_iter)
+        add(f"{label} float32 speed-up over sklearn >= {MIN_SPEEDUP:g}x", s / o, MIN_SPEEDUP,
+            s / o >= MIN_SPEEDUP, "x")
+    for dtype in (np.dtype(d).name for d in DTYPES):
+        o = find(cases, "ours", dtype, "KL").ms_per_iter(n_iter)
+        f = floor_ms(cases, dtype, n_iter)
+        add(f"KL {dtype} ours/floor <= {MAX_FLOOR_RATIO:g}x", o / f, MAX_FLOOR_RATIO,
+            o / f <= MAX_FLOOR_RATIO, "x")
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        array_bytes = F * T * np.dtype(dtype).itemsize
+        for label in BETAS:
+            extra = find(cases, "ours", name, label).extra_bytes / array_bytes
+            add(f"{label} {name} peak extra memory <= {MAX_EXTRA_ARRAYS:g} F x T arrays", extra,
+                MAX_EXTRA_ARRAYS, extra <= MAX_EXTRA_ARRAYS, " arrays")
+    longest = max(long_cases) if long_cases else None
+    if longest is not None:
+        _, lc = long_cases[longest]
+        o = find(lc, "ours", "float32", "KL").ms_per_iter(long_iter)
+        s = find(lc, "sklearn", "float32", "KL").ms_per_iter(long_iter)
+        add(f"{longest:g} min KL float32 speed-up over sklearn >= {MIN_SPEEDUP_LONG:g}x", s / o,
+            MIN_SPEEDUP_LONG, s / o >= MIN_SPEEDUP_LONG, "x")
+        mb = find(lc, "ours", "float32", "KL").extra_bytes / MB
+        add(f"{longest:g} min KL float32 peak extra memory < {MAX_EXTRA_MB_LONG:g} MB", mb,
+            MAX_EXTRA_MB_LONG, mb < MAX_EXTRA_MB_LONG, " MB")
+    else:
+        targets.append({"target": "long-input targets (16 min)", "value": None,
+                        "limit": None, "unit": "", "status": "NOT RUN"})
+    return targets
+
+
+def print_targets(targets: list[dict]) -> None:
+    print("\n== Targets ==")
+    rows = [[t["target"], "-" if t["value"] is None else f"{t['value']:.2f}{t['unit']}",
+             t["status"]] for t in targets]
+    print(table(["target", "measured", "status"], rows))
+    n_pass = sum(t["status"] == "PASS" for t in targets)
+    print(f"{n_pass} of {len(targets)} targets pass")
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 30 iterations (5 on long inputs)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per contender (>= 1)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="iterations on the 60 s input (default 200, --quick 30)")
+    parser.add_argument("--long-iterations", type=int, default=None,
+                        help="iterations on long inputs (default 20, --quick 5)")
+    parser.add_argument("--long-minutes", type=float, nargs="*", default=[4.0, 16.0],
+                        help="lengths of the long inputs in minutes (none to skip)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit every contender to this many threads (ours: n_threads; "
+                             "scikit-learn and the floor: BLAS threads). Default: their own "
+                             "defaults. 1 compares the work per iteration on a busy machine")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if args.iterations is None:
+        args.iterations = 30 if args.quick else 200
+    if args.long_iterations is None:
+        args.long_iterations = 5 if args.quick else 20
+    return args
+
+
+def run_base(args, contenders, signal) -> dict:
+    """The 60 s measurements (speed, memory, divergence); prints their tables."""
+    V64 = magnitude_spectrogram(signal, BASE_SECONDS)
+    F, T = V64.shape
+    n_zeros = int(np.count_nonzero(V64 == 0))
+    if n_zeros:  # scikit-learn refuses IS on exact zeros; floor for every contender alike
+        V64 = np.maximum(V64, np.finfo(np.float32).tiny)
+    print(f"V: {F} x {T}, mean {V64.mean():.4g}, min {V64.min():.3g}, {n_zeros} exact zeros")
+    W0, H0 = initial_factors(F, T, float(V64.mean()))
+    inputs = {np.dtype(d).name: tuple(np.ascontiguousarray(a, dtype=d) for a in (V64, W0, H0))
+              for d in DTYPES}
+
+    cases = []
+    for dtype in (np.dtype(d).name for d in DTYPES):
+        cases += [Case(name, dtype, 1.0, "KL") for name in FLOORS]
+        for label, beta in BETAS.items():
+            cases += [Case("ours", dtype, beta, label), Case("sklearn", dtype, beta, label)]
+    mem_iter = min(args.iterations, 20)
+    log(f"60 s input: {args.iterations} iterations x {args.repeats} repeats")
+    measure(contenders, cases, inputs, args.iterations, args.repeats, mem_iter, V64)
+    report_base(cases, F, T, args.iterations, args.repeats, mem_iter)
+
+    # V as np.abs(librosa.stft(...)) gives it, in Fortran order
+    V32, W32, H32 = inputs["float32"]
+    V_fortran = np.asfortranarray(V32)
+    fortran_bytes = peak_extra_bytes(partial(contenders["ours"], V_fortran, W32, H32, 1.0,
+                                             mem_iter))
+    print(f"ours, KL float32, V in Fortran order (as np.abs(librosa.stft(y)) returns it): "
+          f"{fmt_mem(fortran_bytes, F * T * 4)}")
+    return {"shape": (F, T), "cases": cases, "memory_iterations": mem_iter,
+            "exact_zeros_in_V": n_zeros, "fortran_order_V_peak_extra_bytes": fortran_bytes}
+
+
+def run_long(args, contenders, signal, F: int) -> dict:
+    """The KL float32 fits on long inputs: {minutes: (T, cases)}; prints their table."""
+    long_cases = {}
+    for minutes in args.long_minutes:
+        V_long = magnitude_spectrogram(signal, 60.0 * minutes).astype(np.float32)
+        if not V_long.min() > 0:
+            np.maximum(V_long, np.finfo(np.float32).tiny, out=V_long)
+        W0, H0 = initial_factors(F, V_long.shape[1], float(V_long.mean(dtype=np.float64)))
+        inputs = {"float32": (V_long, W0.astype(np.float32), H0.astype(np.float32))}
+        cases = [Case("ours", "float32", 1.0, "KL"), Case("sklearn", "float32", 1.0, "KL")]
+        log(f"{minutes:g} min input: V {F} x {V_long.shape[1]}, {args.long_iterations} iterations")
+        measure(contenders, cases, inputs, args.long_iterations, args.repeats,
+                args.long_iterations, None)
+        long_cases[minutes] = (V_long.shape[1], cases)
+        del V_long, inputs
+        gc.collect()
+    if long_cases:
+        report_long(long_cases, F, args.long_iterations, args.repeats)
+    return long_cases
+
+
+def write_json(path: Path, args, env, files, base, long_cases, targets, total) -> None:
+    def case_dict(c: Case, n_iter: int) -> dict:
+        return {"contender": c.contender, "dtype": c.dtype, "beta": c.beta, "label": c.label,
+                "seconds": c.seconds, "n_iter_run": c.n_iter_run,
+                "median_ms_per_iter": c.ms_per_iter(n_iter),
+                "best_ms_per_iter": c.best_ms_per_iter(n_iter), "peak_extra_bytes": c.extra_bytes,
+                "final_divergence": c.divergence}
+
+    F, T = base["shape"]
+    out = {
+        "environment": env,
+        "config": {"quick": args.quick, "repeats": args.repeats, "iterations": args.iterations,
+                   "long_iterations": args.long_iterations, "threads": args.threads,
+                   "memory_iterations": base["memory_iterations"], "K": K, "seed": SEED,
+                   "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": HOP,
+                   "seconds": BASE_SECONDS, "shape": [F, T],
+                   "audio_files": [str(p) for p in files],
+                   "exact_zeros_in_V": base["exact_zeros_in_V"]},
+        "ours_kl_float32_fortran_order_V_peak_extra_bytes":
+            base["fortran_order_V_peak_extra_bytes"],
+        "base": [case_dict(c, args.iterations) for c in base["cases"]],
+        "long": {str(m): {"shape": [F, T_l],
+                          "cases": [case_dict(c, args.long_iterations) for c in lc]}
+                 for m, (T_l, lc) in long_cases.items()},
+        "targets": targets,
+        "load_average_at_end": load_average(),
+        "total_seconds": total,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=str))
+    print(f"results written to {path}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    folder = shared_audio_dir()
+    files = audio_files(folder) if folder.is_dir() else []
+    if not files:
+        print(f"bench_nmf: no recordings found in {folder} (no */mixture.wav or */train/*.wav); "
+              f"set {SHARED_AUDIO_ENV} to the shared audio folder. Nothing was measured.",
+              file=sys.stderr)
+        return 2
+    try:
+        import sklearn  # noqa: F401
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        print(f"bench_nmf: {exc}; install the benchmark extra: pip install -e '.[bench]'",
+              file=sys.stderr)
+        return 2
+
+    t_start = time.perf_counter()
+    env = environment()
+    print_environment(env)
+    print(f"load average at start: {load_average()}")
+    contenders = dict(CONTENDERS)
+    if args.threads is not None:
+        contenders["ours"] = partial(run_ours, n_threads=args.threads)
+        print(f"--threads {args.threads}: ours n_threads={args.threads}, BLAS limited to "
+              f"{args.threads} thread(s) for scikit-learn and the floor")
+    log(f"loading {len(files)} files from {folder}")
+    signal = load_signal(files)
+    print(f"audio: {len(files)} files from {folder}, {signal.size / SAMPLE_RATE:.1f} s at "
+          f"{SAMPLE_RATE} Hz after resampling (cut or looped to each length)")
+
+    with threadpool_limits(limits=args.threads, user_api="blas"):  # None: no limit
+        base = run_base(args, contenders, signal)
+        long_cases = run_long(args, contenders, signal, base["shape"][0])
+
+    F, T = base["shape"]
+    targets = evaluate_targets(base["cases"], long_cases, F, T, args.iterations,
+                               args.long_iterations)
+    print_targets(targets)
+    total = time.perf_counter() - t_start
+    print(f"\ntotal time {total:.0f} s")
+    if args.json is not None:
+        write_json(args.json, args, env, files, base, long_cases, targets, total)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

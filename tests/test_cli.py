@@ -1,0 +1,608 @@
+"""The ``nmfaudio`` command line: every command on fixture and real audio, and every
+user mistake (one line on stderr, non-zero exit, no traceback, no partial file).
+
+Most tests go through click's CliRunner (in-process, fast); ``test_console_script_*``
+runs the installed ``nmfaudio`` script and ``python -m nmfaudio`` in real subprocesses.
+Iteration counts are small: these tests check plumbing, files and exit codes; the
+quality of the separations is tested in test_separate.py / test_quality.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from nmfaudio import audio as audio_io
+from nmfaudio import cli as cli_module
+from nmfaudio.cli import Progress, cli
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "audio_fixtures"
+EXAMPLE = FIXTURES / "example"
+EXAMPLE_MIX = EXAMPLE / "mixture.wav"
+STEREO_MIX = FIXTURES / "stereo" / "mixture.wav"
+FAST = ["-n", "20"]  # iterations: plumbing, not quality
+PCM_STEP = 1.0 / 32768
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def runner() -> CliRunner:
+    # click < 8.2 mixes stderr into stdout unless told not to; 8.2 dropped the option
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        return CliRunner(mix_stderr=False)
+    return CliRunner()
+
+
+def run(*args, **kwargs):
+    """Invoke the CLI in-process; fail loudly if click itself caught an exception."""
+    result = runner().invoke(cli, [str(a) for a in args], **kwargs)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"unexpected exception {result.exception!r}\n{result.stderr}")
+    return result
+
+
+def ok(*args, **kwargs):
+    result = run(*args, **kwargs)
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def ok_json(*args) -> dict:
+    result = ok(*args, "--json")
+    return json.loads(result.stdout)  # stdout is the JSON and nothing else
+
+
+def assert_one_line_error(result, *needles, exit_code=None, blank_ok=False) -> str:
+    """Non-zero exit, exactly one line on stderr, no traceback anywhere.
+
+    ``blank_ok``: after Ctrl-C click prints an empty line (ending the terminal's ``^C``).
+    """
+    assert result.exit_code != 0
+    if exit_code is not None:
+        assert result.exit_code == exit_code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line or not blank_ok]
+    assert len(lines) == 1, f"stderr should be one line:\n{result.stderr}"
+    line = lines[0]
+    assert line.startswith("nmfaudio: error: ")
+    for needle in needles:
+        assert str(needle) in line, f"{needle!r} not in {line!r}"
+    assert "Traceback" not in result.stderr + result.stdout
+    return line
+
+
+def assert_no_leftovers(folder: Path) -> None:
+    """No hidden staging/temporary files anywhere under ``folder``."""
+    if not folder.exists():
+        return
+    leftovers = [p for p in folder.rglob("*") if p.name.startswith(".")
+                 or ".partial" in p.name or ".tmp" in p.name]
+    assert leftovers == [], leftovers
+
+
+def read(path) -> tuple:
+    data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    return data.T, rate
+
+
+def check_sources(result_file: dict, mixture: Path, names, *, tolerance: float) -> np.ndarray:
+    """Every source has the mixture's rate, channels and length; they add up to it."""
+    mix, rate = read(mixture)
+    assert [s["name"] for s in result_file["sources"]] == list(names)
+    assert result_file["sample_rate"] == rate
+    assert result_file["channels"] == mix.shape[0]
+    assert result_file["n_samples"] == mix.shape[1]
+    total = np.zeros_like(mix)
+    for source in result_file["sources"]:
+        samples, source_rate = read(source["path"])
+        assert source_rate == rate
+        assert samples.shape == mix.shape
+        total += samples
+    assert np.max(np.abs(total - mix)) <= tolerance
+    return total
+
+
+def copy(src: Path, dst: Path) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def tree(folder: Path) -> dict:
+    """``{relative path: bytes}`` of every file under ``folder``."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def example_dicts(tmp_path_factory) -> dict:
+    """Dictionaries of the example's keys and drums, learned through the CLI."""
+    folder = tmp_path_factory.mktemp("dicts")
+    paths = {}
+    for name in ("keys", "drums"):
+        out = folder / f"{name}.npz"
+        summary = ok_json("learn", name, EXAMPLE / "train" / f"{name}.wav", "-o", out,
+                          "-k", 12, "-n", 30)
+        assert summary["name"] == name and summary["n_components"] == 12
+        assert summary["sample_rate"] == 22050 and summary["n_fft"] == 2048
+        assert summary["hop"] == 512 and summary["path"] == str(out)
+        paths[name] = out
+    return paths
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_version_and_help():
+    assert ok("--version").stdout.strip() == f"nmfaudio {cli_module.__version__}"
+    for command in ("separate", "learn", "evaluate", "plot", "demo"):
+        assert "Usage: nmfaudio " + command in ok(command, "--help").stdout
+
+
+def test_progress_bar_draws_only_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    with Progress(100, "mix.wav", stream=stream) as bar:
+        bar.callback(50, 12.5)
+        bar.update(100)
+    text = stream.getvalue()
+    assert "mix.wav [" in text and "100/100 it" in text and "loss 12.5" in text
+    assert text.endswith("\r")  # the line is wiped when done
+
+    plain = io.StringIO()  # not a terminal: nothing at all
+    with Progress(100, "mix.wav", stream=plain) as bar:
+        bar.update(50)
+    assert plain.getvalue() == ""
+    disabled = Terminal()
+    with Progress(100, "mix.wav", stream=disabled, enabled=False) as bar:
+        bar.update(50)
+    assert disabled.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- separate
+
+
+def test_separate_fixture_float32_json(tmp_path):
+    out = tmp_path / "out"
+    summary = ok_json("separate", EXAMPLE_MIX, "-o", out, "--float32", *FAST)
+    assert summary["ok"] is True and summary["n_inputs"] == 1 and summary["n_failed"] == 0
+    assert summary["settings"]["mode"] == "unsupervised"
+    assert summary["subtype"] == "FLOAT" and summary["seconds"] > 0
+    (item,) = summary["files"]
+    assert item["output_dir"] == str(out / "mixture")
+    assert item["written"] == [str(out / "mixture" / f"source{i}.wav") for i in (1, 2)]
+    assert item["iterations"] <= 20 and np.isfinite(item["final_loss"])
+    assert item["clipped_samples"] == 0 and item["seconds"] > 0
+    assert sf.info(item["written"][0]).subtype == "FLOAT"
+    check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=1e-4)
+    assert sorted(os.listdir(out / "mixture")) == ["source1.wav", "source2.wav"]
+
+
+def test_separate_pcm16_quiet_and_human_output(tmp_path):
+    result = ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", "--sources", 3, "-k", 9, *FAST)
+    assert result.stdout == "" and result.stderr == ""
+    folder = tmp_path / "mixture"
+    assert sf.info(str(folder / "source1.wav")).subtype == "PCM_16"
+    item = {"sample_rate": 22050, "channels": 1, "n_samples": 132300,
+            "sources": [{"name": f"source{i}", "path": folder / f"source{i}.wav"}
+                        for i in (1, 2, 3)]}
+    check_sources(item, EXAMPLE_MIX, ["source1", "source2", "source3"],
+                  tolerance=3 * PCM_STEP)
+
+    again = ok("separate", EXAMPLE_MIX, "-o", tmp_path, "--overwrite", *FAST)
+    assert again.stdout.startswith(f"{EXAMPLE_MIX} -> {folder}{os.sep}: source1.wav, source2.wav")
+    assert "20 iterations" in again.stdout
+
+
+def test_stereo_stays_stereo(tmp_path):
+    summary = ok_json("separate", STEREO_MIX, "-o", tmp_path, "--float32", *FAST)
+    (item,) = summary["files"]
+    assert item["channels"] == 2
+    total = check_sources(item, STEREO_MIX, ["source1", "source2"], tolerance=1e-4)
+    assert total.shape == (2, 88200)
+    left, _ = read(item["sources"][0]["path"])
+    assert not np.allclose(left[0], left[1])  # two real channels, not a copy of one
+
+
+def test_demo_and_separate_without_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = ok("separate", *FAST)
+    folder = tmp_path / "separated" / "example"
+    assert sorted(os.listdir(folder)) == ["source1.wav", "source2.wav"]
+    assert "example" in result.stdout and "nmfaudio separate YOUR.wav" in result.stdout
+    data, rate = read(folder / "source1.wav")
+    assert rate == 22050 and data.shape == (1, 132300)
+
+    summary = ok_json("demo", "-o", "elsewhere", "--float32", *FAST)
+    assert summary["command"] == "demo" and summary["ok"]
+    (item,) = summary["files"]
+    assert item["input"].endswith("example.wav")
+    check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=1e-4)  # same audio
+
+
+def test_components_out_and_plot(tmp_path):
+    summary = ok_json("separate", EXAMPLE_MIX, "-o", tmp_path, "--float32", "-k", 6,
+                      "--components-out", "--plot", *FAST)
+    (item,) = summary["files"]
+    folder = tmp_path / "mixture"
+    components = item["components"]
+    assert [c["path"] for c in components] == [
+        str(folder / "components" / f"component_{k:02d}.wav") for k in range(6)]
+    assert {c["source"] for c in components} == {"source1", "source2"}
+    mix, _ = read(EXAMPLE_MIX)
+    total = sum(read(c["path"])[0] for c in components)
+    assert np.max(np.abs(total - mix)) < 1e-4  # components add up to the mixture too
+    assert item["plot"] == str(folder / "separation.png")
+    assert (folder / "separation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(item["written"]) == 2 + 6 + 1
+    assert_no_leftovers(tmp_path)
+
+
+def test_learn_supervised_evaluate_fixture(tmp_path, example_dicts):
+    summary = ok_json("separate", EXAMPLE_MIX, "-o", tmp_path, "--dict", example_dicts["keys"],
+                      "--dict", example_dicts["drums"], "--free", 2, "--float32", "-n", 30)
+    (item,) = summary["files"]
+    assert summary["settings"]["mode"] == "supervised"
+    check_sources(item, EXAMPLE_MIX, ["keys", "drums", "other"], tolerance=1e-4)
+
+    scores = ok_json("evaluate", tmp_path / "mixture", EXAMPLE / "sources",
+                     "--mixture", EXAMPLE_MIX)
+    assert scores["names"] == ["drums", "keys"]
+    assert scores["unscored"] == [str(tmp_path / "mixture" / "other.wav")]
+    assert scores["files"]["keys"]["estimate"] == str(tmp_path / "mixture" / "keys.wav")
+    for name in ("drums", "keys"):
+        values = scores["sources"][name]
+        assert set(values) == {"sdr", "sir", "sar", "si_sdr"}
+        assert values["sdr"] > 5  # learned templates of the same instruments do separate
+    assert scores["improvement"]["median"]["sdr"] > 5
+
+    table = ok("evaluate", tmp_path / "mixture", EXAMPLE / "sources")
+    assert "SDR" in table.stdout and "SI-SDR" in table.stdout and "keys" in table.stdout
+    assert "other.wav" in table.stderr and "not scored" in table.stderr
+
+
+def test_evaluate_match_best_for_unsupervised_names(tmp_path):
+    ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
+    scores = ok_json("evaluate", tmp_path / "mixture", EXAMPLE / "sources", "--match", "best")
+    estimates = {scores["files"][n]["estimate"] for n in ("drums", "keys")}
+    assert estimates == {str(tmp_path / "mixture" / f"source{i}.wav") for i in (1, 2)}
+
+
+def test_plot_command_writes_only_the_figure(tmp_path, example_dicts):
+    out = tmp_path / "figs" / "fig.png"
+    summary = ok_json("plot", EXAMPLE_MIX, "-o", out, "--dict", example_dicts["keys"],
+                      "--dict", example_dicts["drums"], *FAST)
+    assert summary["plot"] == str(out) and summary["sources"] == ["keys", "drums"]
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(os.listdir(out.parent)) == ["fig.png"]  # no audio written
+
+    again = run("plot", EXAMPLE_MIX, "-o", out, *FAST)
+    assert_one_line_error(again, str(out), "--overwrite", exit_code=1)
+
+
+def test_batch_one_bad_file_the_rest_still_written(tmp_path):
+    inputs = tmp_path / "in"
+    a = copy(EXAMPLE_MIX, inputs / "a.wav")
+    bad = inputs / "bad.wav"
+    bad.write_text("not audio")
+    b = copy(STEREO_MIX, inputs / "b.wav")
+    out = tmp_path / "out"
+    result = run("separate", a, bad, b, "-o", out, "--json", *FAST)
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is False and summary["n_failed"] == 1
+    assert [f["ok"] for f in summary["files"]] == [True, False, True]
+    assert "bad.wav" in summary["files"][1]["error"]
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith("nmfaudio: error: ") and "bad.wav" in errors[0]
+    assert "1 of 3 inputs failed" in errors[-1]
+    assert "Traceback" not in result.stderr
+    assert sorted(os.listdir(out)) == ["a", "b"]  # nothing for the bad one
+    assert sorted(os.listdir(out / "b")) == ["source1.wav", "source2.wav"]
+
+
+def test_jobs_2_gives_the_same_files_as_jobs_1(tmp_path):
+    inputs = [copy(EXAMPLE_MIX, tmp_path / "in" / "a.wav"), tmp_path / "in" / "bad.wav",
+              copy(STEREO_MIX, tmp_path / "in" / "b.wav")]
+    inputs[1].write_text("not audio")
+    one = run("separate", *inputs, "-o", tmp_path / "j1", "--json", *FAST)
+    two = run("separate", *inputs, "-o", tmp_path / "j2", "--jobs", 2, "--json", *FAST)
+    assert one.exit_code == two.exit_code == 1
+    summary = json.loads(two.stdout)
+    assert [f["input"] for f in summary["files"]] == [str(p) for p in inputs]  # input order
+    assert [f["ok"] for f in summary["files"]] == [True, False, True]
+    assert "bad.wav" in two.stderr.splitlines()[0]
+    files1, files2 = tree(tmp_path / "j1"), tree(tmp_path / "j2")
+    assert sorted(files1) == sorted(files2) == [
+        "a/source1.wav", "a/source2.wav", "b/source1.wav", "b/source2.wav"]
+    for name in files1:
+        x, _ = read(tmp_path / "j1" / name)
+        y, _ = read(tmp_path / "j2" / name)
+        assert np.allclose(x, y, atol=2 * PCM_STEP)
+
+
+def test_clipping_in_16_bit_is_reported_and_float32_keeps_everything(tmp_path):
+    mixture, _ = read(EXAMPLE_MIX)
+    loud = tmp_path / "loud.wav"  # a float WAV may go beyond full scale
+    sf.write(str(loud), (2.0 * mixture).T.astype(np.float32), 22050, subtype="FLOAT")
+    result = run("separate", loud, "-o", tmp_path / "pcm", "--json", *FAST)
+    assert result.exit_code == 0
+    (item,) = json.loads(result.stdout)["files"]
+    assert item["clipped_samples"] > 0
+    assert item["clipped_samples"] == sum(s["clipped_samples"] for s in item["sources"])
+    warning = result.stderr.splitlines()[0]
+    assert warning.startswith("nmfaudio: warning: ") and "--float32" in warning
+    assert "loud" in warning
+    summary = ok_json("separate", loud, "-o", tmp_path / "float", "--float32", *FAST)
+    (item,) = summary["files"]
+    assert item["clipped_samples"] == 0
+    check_sources(item, loud, ["source1", "source2"], tolerance=1e-4)
+
+
+def test_packaged_example_is_the_fixture():
+    from importlib import resources
+
+    packaged = resources.files("nmfaudio").joinpath("data", "example.wav").read_bytes()
+    assert packaged == EXAMPLE_MIX.read_bytes()
+
+
+# --------------------------------------------------------------------------- real audio
+
+
+def test_real_audio_learn_and_supervised(tmp_path, shared_audio):
+    task = shared_audio / "C_speech_piano_supervised"
+    dicts = []
+    for name in ("speech", "piano"):
+        out = tmp_path / f"{name}.npz"
+        summary = ok_json("learn", name, task / "train" / f"{name}.wav", "-o", out,
+                          "-k", 16, "-n", 30, "--n-fft", 512)
+        assert summary["sample_rate"] == 8000 and summary["hop"] == 128
+        dicts += ["--dict", out]
+    summary = ok_json("separate", task / "mixture.wav", *dicts, "-o", tmp_path / "sep",
+                      "--float32", "-n", 30)
+    (item,) = summary["files"]
+    assert item["sample_rate"] == 8000
+    check_sources(item, task / "mixture.wav", ["speech", "piano"], tolerance=1e-3)
+    scores = ok_json("evaluate", tmp_path / "sep" / "mixture", task / "sources")
+    assert scores["median"]["sdr"] > 2  # README: 8.1 dB with 32 templates and 300 iterations
+
+
+def test_real_audio_unsupervised_drums(tmp_path, shared_audio):
+    task = shared_audio / "drums_808"
+    summary = ok_json("separate", task / "mixture.wav", "--sources", 3, "-o", tmp_path,
+                      "-n", 30)
+    (item,) = summary["files"]
+    assert item["sample_rate"] == 44100 and item["channels"] == 1
+    check_sources(item, task / "mixture.wav", ["source1", "source2", "source3"],
+                  tolerance=3 * PCM_STEP + 1e-6)
+
+
+# --------------------------------------------------------------------------- console script
+
+
+def test_console_script_subprocess(tmp_path):
+    script = Path(sys.executable).parent / "nmfaudio"
+    if not script.exists():
+        pytest.skip(f"the nmfaudio console script is not installed next to {sys.executable} "
+                    "(pip install -e .)")
+    done = subprocess.run([str(script), "separate", str(EXAMPLE_MIX), "-o", str(tmp_path),
+                           "--float32", "--json", *FAST],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # not a terminal: no progress bar
+    (item,) = json.loads(done.stdout)["files"]
+    check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=1e-4)
+
+    failed = subprocess.run([str(script), "separate", str(tmp_path / "nope.wav"), "-o",
+                             str(tmp_path)], check=False, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1
+    assert failed.stderr.count("\n") == 1 and "nope.wav" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+    usage = subprocess.run([str(script), "separate", "--beta", "nope"], check=False, capture_output=True,
+                           text=True, timeout=120)
+    assert usage.returncode == 2 and usage.stderr.count("\n") == 1 and "--beta" in usage.stderr
+
+
+def test_python_m_nmfaudio_version():
+    done = subprocess.run([sys.executable, "-m", "nmfaudio", "--version"], check=False, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"nmfaudio {cli_module.__version__}"
+
+
+# --------------------------------------------------------------------------- user mistakes
+
+
+def test_error_missing_file(tmp_path):
+    result = run("separate", tmp_path / "missing.wav", "-o", tmp_path / "out")
+    assert_one_line_error(result, "missing.wav", exit_code=1)
+    assert not (tmp_path / "out").exists()  # nothing created for nothing written
+
+
+def test_error_text_file_named_wav(tmp_path):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("this is not audio\n")
+    result = run("separate", fake, "-o", tmp_path / "out")
+    assert_one_line_error(result, "notes.wav", exit_code=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_error_unknown_option_values(tmp_path):
+    result = run("separate", EXAMPLE_MIX, "--beta", "banana", "-o", tmp_path)
+    assert_one_line_error(result, "--beta", "banana", "nmfaudio separate --help", exit_code=2)
+    result = run("separate", EXAMPLE_MIX, "--on-rate-mismatch", "ignore", "-o", tmp_path)
+    assert_one_line_error(result, "--on-rate-mismatch", exit_code=2)
+    result = run("separate", EXAMPLE_MIX, "--no-such-option")
+    assert_one_line_error(result, "--no-such-option", exit_code=2)
+    result = run("separate", EXAMPLE_MIX, "--sources", 2, "--free", 3)
+    assert_one_line_error(result, "--free", exit_code=2)
+    assert os.listdir(tmp_path) == []
+
+
+def test_beta_accepts_names_in_any_case_and_numbers(tmp_path):
+    for beta in ("IS", "euclidean", "0.5"):
+        ok("separate", EXAMPLE_MIX, "--beta", beta, "-o", tmp_path / beta, "-q", "-n", 10)
+
+
+def test_error_dictionary_sample_rate_mismatch(tmp_path, example_dicts):
+    mixture = audio_io.load(EXAMPLE_MIX)
+    slower = tmp_path / "slow.wav"
+    audio_io.save(slower, audio_io.resample(mixture, 11025).samples, 11025)
+    out = tmp_path / "out"
+    result = run("separate", slower, "--dict", example_dicts["keys"], "--dict",
+                 example_dicts["drums"], "--on-rate-mismatch", "error", "-o", out)
+    line = assert_one_line_error(result, "slow.wav", "11025", "22050", exit_code=1)
+    assert "--on-rate-mismatch resample" in line  # CLI words, not the Python keyword
+    assert not out.exists()
+
+
+def test_error_dictionary_stft_mismatch(tmp_path, example_dicts):
+    result = run("separate", EXAMPLE_MIX, "--dict", example_dicts["keys"], "--n-fft", 1024,
+                 "-o", tmp_path)
+    assert_one_line_error(result, str(example_dicts["keys"]), "--n-fft", exit_code=2)
+    other = tmp_path / "drums1024.npz"
+    ok("learn", "drums", EXAMPLE / "train" / "drums.wav", "-o", other, "--n-fft", 1024,
+       "-k", 4, "-n", 5, "-q")
+    result = run("separate", EXAMPLE_MIX, "--dict", example_dicts["keys"], "--dict", other,
+                 "-o", tmp_path / "out")
+    assert_one_line_error(result, "drums", "n_fft=1024", exit_code=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_error_missing_dictionary_file(tmp_path):
+    result = run("separate", EXAMPLE_MIX, "--dict", tmp_path / "piano.npz", "-o", tmp_path)
+    assert_one_line_error(result, "piano.npz", "nmfaudio learn", exit_code=1)
+
+
+def test_error_output_folder_not_writable(tmp_path):
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("I am a file")
+    result = run("separate", EXAMPLE_MIX, "-o", blocker / "out", *FAST)
+    assert_one_line_error(result, "plain_file", "-o", exit_code=1)
+    assert blocker.read_text() == "I am a file"
+    assert sorted(os.listdir(tmp_path)) == ["plain_file"]
+    result = run("learn", "keys", EXAMPLE / "train" / "keys.wav", "-o",
+                 blocker / "keys.npz", "-n", 5)
+    assert_one_line_error(result, "plain_file", exit_code=1)
+
+
+def test_error_existing_output_without_overwrite(tmp_path):
+    ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
+    before = tree(tmp_path)
+    result = run("separate", EXAMPLE_MIX, "-o", tmp_path, *FAST)
+    assert_one_line_error(result, "source1.wav", "--overwrite", exit_code=1)
+    assert tree(tmp_path) == before
+    ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", "--overwrite", *FAST)
+    assert sorted(tree(tmp_path)) == sorted(before)
+
+    npz = tmp_path / "keys.npz"
+    ok("learn", "keys", EXAMPLE / "train" / "keys.wav", "-o", npz, "-k", 4, "-n", 5, "-q")
+    result = run("learn", "keys", EXAMPLE / "train" / "keys.wav", "-o", npz, "-k", 4, "-n", 5)
+    assert_one_line_error(result, "keys.npz", "--overwrite", exit_code=1)
+
+
+def test_error_output_is_an_input(tmp_path):
+    # OUTDIR/<stem>/<source>.wav: re-separating sep/source1/source1.wav into sep/
+    source = copy(EXAMPLE_MIX, tmp_path / "sep" / "source1" / "source1.wav")
+    original = source.read_bytes()
+    result = run("separate", source, "-o", tmp_path / "sep", "--overwrite", *FAST)
+    assert_one_line_error(result, "source1.wav", "input", exit_code=1)
+    assert source.read_bytes() == original
+    assert sorted(os.listdir(source.parent)) == ["source1.wav"]
+
+
+def test_error_two_inputs_with_the_same_stem(tmp_path):
+    result = run("separate", EXAMPLE_MIX, STEREO_MIX, "-o", tmp_path)
+    assert_one_line_error(result, str(tmp_path / "mixture"), exit_code=2)
+
+
+def test_failure_while_writing_leaves_no_partial_output(tmp_path, monkeypatch):
+    ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
+    before = tree(tmp_path)
+    real_save = audio_io.save
+    calls = []
+
+    def failing_save(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:  # the second source
+            raise audio_io.AudioFileError(f"cannot write {str(path)!r}: No space left on device")
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio_io, "save", failing_save)
+    result = run("separate", EXAMPLE_MIX, "-o", tmp_path, "--overwrite", *FAST)
+    assert_one_line_error(result, "No space left", exit_code=1)
+    assert tree(tmp_path) == before  # the earlier results are intact, nothing half-new
+    assert_no_leftovers(tmp_path)
+
+    calls.clear()
+    fresh = tmp_path / "fresh"
+    result = run("separate", EXAMPLE_MIX, "-o", fresh, *FAST)
+    assert result.exit_code == 1
+    assert not fresh.exists()  # neither files nor the folders made for them
+
+
+def test_interrupt_while_writing_leaves_no_partial_output(tmp_path, monkeypatch):
+    real_save = audio_io.save
+    calls = []
+
+    def interrupted_save(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio_io, "save", interrupted_save)
+    result = run("separate", EXAMPLE_MIX, "-o", tmp_path / "out", *FAST)
+    assert_one_line_error(result, "interrupted", exit_code=130, blank_ok=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unexpected_exception_is_one_line_and_a_bug(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli_module, "separate", broken)
+    result = run("separate", EXAMPLE_MIX, "-o", tmp_path / "out")
+    assert_one_line_error(result, "RuntimeError", "boom", "bug", exit_code=1)
+    assert not (tmp_path / "out").exists()
+    debug = run("--debug", "separate", EXAMPLE_MIX, "-o", tmp_path / "out")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr
+
+
+def test_learn_errors(tmp_path):
+    result = run("learn", "piano", tmp_path / "nothing.wav", "-o", tmp_path / "p.npz")
+    assert_one_line_error(result, "nothing.wav", exit_code=1)
+    assert not (tmp_path / "p.npz").exists()
+    result = run("learn", "piano", EXAMPLE / "train" / "keys.wav", "-o", tmp_path / "p.txt")
+    assert_one_line_error(result, ".npz", exit_code=2)
+    result = run("learn", "a/b", EXAMPLE / "train" / "keys.wav")
+    assert_one_line_error(result, "a/b", exit_code=2)
+    assert os.listdir(tmp_path) == []
+
+
+def test_evaluate_errors(tmp_path):
+    ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
+    result = run("evaluate", tmp_path / "mixture", EXAMPLE / "sources")  # source1 vs keys
+    assert_one_line_error(result, "drums.wav", "matched by file name", exit_code=1)
+    result = run("evaluate", tmp_path / "nowhere", EXAMPLE / "sources")
+    assert_one_line_error(result, "nowhere", exit_code=1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("evaluate", tmp_path / "mixture", empty)
+    assert_one_line_error(result, "empty", exit_code=1)
