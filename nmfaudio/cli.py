@@ -70,6 +70,9 @@ EXIT_INTERRUPTED = 130
 DEFAULT_OUT = "separated"
 #: The example mixture shipped inside the package (keys + drums, 22050 Hz mono, 6 s).
 EXAMPLE_RESOURCE = ("data", "example.wav")
+
+#: The instruments of the example; data/train_NAME.wav holds 6 s of each alone.
+DEMO_SOURCES = ("keys", "drums")
 #: Audio files ``evaluate`` looks for in its folders.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 #: Defaults of ``learn``.
@@ -587,14 +590,35 @@ def _model_settings(params: dict) -> ModelSettings:
 
 def _example_mixture(stack: ExitStack) -> str:
     """Path of the example mixture inside the installed package."""
+    return _packaged_file(stack, EXAMPLE_RESOURCE)
+
+
+def _packaged_file(stack: ExitStack, parts: tuple) -> str:
     from importlib import resources
 
-    resource = resources.files("nmfaudio").joinpath(*EXAMPLE_RESOURCE)
+    resource = resources.files("nmfaudio").joinpath(*parts)
     if not resource.is_file():
-        raise CLIError("the example mixture is not installed with this nmfaudio "
-                       f"(nmfaudio/{'/'.join(EXAMPLE_RESOURCE)} is missing); give a mixture: "
+        raise CLIError("the example audio is not installed with this nmfaudio "
+                       f"(nmfaudio/{'/'.join(parts)} is missing); give a mixture: "
                        "nmfaudio separate MIX.wav")
     return str(stack.enter_context(resources.as_file(resource)))
+
+
+def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: bool) -> ModelSettings:
+    """The demo learns a dictionary per instrument from the training clips shipped with
+    nmfaudio (other notes and another groove than the mixture's), then separates with them."""
+    n_fft = params["n_fft"] or DEFAULT_N_FFT
+    config = STFTConfig(n_fft=n_fft, hop_length=params["hop"] or n_fft // 4)
+    dictionaries = []
+    for name in DEMO_SOURCES:
+        path = _packaged_file(stack, ("data", f"train_{name}.wav"))
+        with Progress(model.n_iter, f"learning '{name}' from its training clip", enabled=verbose,
+                      unit="iterations") as bar:
+            dictionaries.append(learn_dictionary(
+                path, DEFAULT_DICT_COMPONENTS, name=name, stft_config=config, seed=model.seed,
+                n_iter=model.n_iter, callback=bar.callback))
+    return dataclasses.replace(model, dictionaries=tuple(dictionaries), dictionary_paths=(),
+                               n_sources=None, n_components=None, stft=None)
 
 
 # --------------------------------------------------------------------------- separate: one file
@@ -839,6 +863,8 @@ def _separate_main(inputs, params: dict) -> None:
     with ExitStack() as stack:
         is_demo = not inputs
         paths = list(inputs) if inputs else [_example_mixture(stack)]
+        if is_demo and not (params["dict_paths"] or params["sources"] or params["components"]):
+            model = _demo_model(stack, model, params, verbose)
         jobs, folders = [], {}
         out_dir = Path(params["out_dir"])
         for index, path in enumerate(paths):
@@ -962,9 +988,14 @@ def _report_file(result: dict, *, verbose: bool, quiet: bool) -> None:
 
 
 def _echo_demo_hint(result: dict) -> None:
-    click.echo("\nThat was the example mixture shipped with nmfaudio (keys + drums, 6 s), "
-               f"separated without any training into {len(result['sources'])} sources, "
-               "low to high spectral centroid.")
+    names = [Path(s["path"]).stem for s in result["sources"]]
+    if names == list(DEMO_SOURCES):
+        how = ("with a dictionary per instrument learned from 6 s of other music played on "
+               "it (shipped with nmfaudio too)")
+    else:
+        how = f"into {len(names)} sources"
+    click.echo(f"\nThat was the example mixture shipped with nmfaudio (keys + drums, 6 s), "
+               f"separated {how}.")
     click.echo("Next:")
     click.echo("  nmfaudio separate YOUR.wav --sources 3           # your own recording")
     click.echo("  nmfaudio separate YOUR.wav --plot                # + a figure of W, H, masks")
@@ -1203,7 +1234,8 @@ def plot(mixture, out_path, dpi, linear_frequency, overwrite, as_json, quiet, **
     """Draw a separation (spectrogram, templates W, activations H, sources) without
     writing audio.
 
-    Takes the options of `separate`; with no MIX.wav, plots the example mixture.
+    Takes the options of `separate`; with no MIX.wav, plots the example mixture as
+    `nmfaudio demo` separates it.
     """
     start = time.perf_counter()
     model = _model_settings(params)
@@ -1213,6 +1245,8 @@ def plot(mixture, out_path, dpi, linear_frequency, overwrite, as_json, quiet, **
 
     with ExitStack() as stack:
         path = mixture if mixture is not None else _example_mixture(stack)
+        if mixture is None and not (params["dict_paths"] or params["sources"] or params["components"]):
+            model = _demo_model(stack, model, params, verbose=not (quiet or as_json))
         if out_path is None:
             out_path = f"{Path(path).stem}_separation.png"
         extension = os.path.splitext(out_path)[1].lower().lstrip(".") or "png"

@@ -223,16 +223,30 @@ def test_demo_and_separate_without_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = ok("separate", *FAST)
     folder = tmp_path / "separated" / "example"
-    assert sorted(os.listdir(folder)) == ["source1.wav", "source2.wav"]
+    # the demo learns a dictionary per instrument from the packaged training clips
+    assert sorted(os.listdir(folder)) == ["drums.wav", "keys.wav"]
     assert "example" in result.stdout and "nmfaudio separate YOUR.wav" in result.stdout
-    data, rate = read(folder / "source1.wav")
+    data, rate = read(folder / "keys.wav")
     assert rate == 22050 and data.shape == (1, 132300)
 
     summary = ok_json("demo", "-o", "elsewhere", "--float32", *FAST)
     assert summary["command"] == "demo" and summary["ok"]
+    assert summary["settings"]["mode"] == "supervised"
     (item,) = summary["files"]
     assert item["input"].endswith("example.wav")
-    check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=1e-4)  # same audio
+    check_sources(item, EXAMPLE_MIX, ["keys", "drums"], tolerance=1e-4)  # same audio
+
+    # asking for a number of sources gives the unsupervised demo
+    summary = ok_json("demo", "-o", "blind", "--float32", "--sources", 2, *FAST)
+    check_sources(summary["files"][0], EXAMPLE_MIX, ["source1", "source2"], tolerance=1e-4)
+
+
+def test_demo_separates_well(tmp_path):
+    """What a new user hears first: with the default settings, both instruments clearly."""
+    ok("demo", "-o", tmp_path, "-q")
+    scores = ok_json("evaluate", tmp_path / "example", EXAMPLE / "sources", "--mixture", EXAMPLE_MIX)
+    assert sorted(scores["sources"]) == ["drums", "keys"]
+    assert min(s["sdr"] for s in scores["sources"].values()) > 10.0, json.dumps(scores["sources"])
 
 
 def test_components_out_and_plot(tmp_path):
@@ -357,8 +371,10 @@ def test_clipping_in_16_bit_is_reported_and_float32_keeps_everything(tmp_path):
 def test_packaged_example_is_the_fixture():
     from importlib import resources
 
-    packaged = resources.files("nmfaudio").joinpath("data", "example.wav").read_bytes()
-    assert packaged == EXAMPLE_MIX.read_bytes()
+    data = resources.files("nmfaudio").joinpath("data")
+    assert data.joinpath("example.wav").read_bytes() == EXAMPLE_MIX.read_bytes()
+    for name in ("keys", "drums"):
+        assert data.joinpath(f"train_{name}.wav").read_bytes() == (EXAMPLE / "train" / f"{name}.wav").read_bytes()
 
 
 # --------------------------------------------------------------------------- real audio
