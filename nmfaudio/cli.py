@@ -501,7 +501,8 @@ class ModelSettings:
                        n_fft=first.stft.n_fft, hop=first.stft.hop_length,
                        on_rate_mismatch=self.on_rate_mismatch)
         else:
-            out.update(components=self.n_components, n_fft=self.stft.n_fft,
+            out.update(components=self.n_components or "auto: max(16, 4 * sources + 4)",
+                       n_fft=self.stft.n_fft,
                        hop=self.stft.hop_length)
         return out
 
@@ -745,6 +746,9 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
         "n_samples": mixture.n_samples,
         "duration": mixture.duration,
         "iterations": separation.nmf.n_iter,
+        "n_components": separation.nmf.n_components,
+        "groups": {name: [int(k) for k in group]
+                   for name, group in zip(separation.source_names, separation.groups)},
         "converged": bool(separation.nmf.converged),
         "final_loss": separation.nmf.final_loss,
         "clipped_samples": sum(s["clipped_samples"] for s in sources)

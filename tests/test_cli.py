@@ -622,3 +622,12 @@ def test_evaluate_errors(tmp_path):
     empty.mkdir()
     result = run("evaluate", tmp_path / "mixture", empty)
     assert_one_line_error(result, "empty", exit_code=1)
+
+
+def test_json_reports_the_components_actually_used(tmp_path):
+    summary = ok_json("separate", EXAMPLE_MIX, "-o", tmp_path, "--sources", 2, *FAST)
+    (item,) = summary["files"]
+    assert item["n_components"] == 16  # the library's default for 2 sources
+    groups = item["groups"]
+    assert sorted(groups) == ["source1", "source2"]
+    assert sorted(k for g in groups.values() for k in g) == list(range(16))
