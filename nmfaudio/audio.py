@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import numbers
 import os
-import secrets
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
 
+from ._files import atomic_write, check_destination
 from .errors import AudioFileError, ParameterError
 
 __all__ = ["Audio", "SaveReport", "load", "save", "check_samples", "resample"]
@@ -545,104 +545,14 @@ def save(
             n_clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
             samples = np.clip(samples, -1.0, 1.0)
 
-    _check_destination(path, overwrite=overwrite)
+    check_destination(path, overwrite=overwrite)  # before any work on the samples' behalf
     _write_atomically(path, samples, sample_rate, subtype, fmt, overwrite=overwrite)
     return SaveReport(path=path, peak=peak, gain=gain, n_clipped=n_clipped)
 
 
-def _check_destination(path: str, *, overwrite: bool) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise AudioFileError(
-            f"cannot write {path!r}: folder {folder!r} {what}; create it first"
-        )
-    if os.path.isdir(path):
-        raise AudioFileError(f"cannot write {path!r}: it is a directory; pass a file name")
-    if os.path.lexists(path) and not overwrite:
-        raise AudioFileError(
-            f"{path!r} already exists; pass overwrite=True to replace it, or choose another name"
-        )
-
-
-def _write_atomically(
-    path: str,
-    samples: np.ndarray,
-    sample_rate: int,
-    subtype: str,
-    fmt: str,
-    *,
-    overwrite: bool,
-) -> None:
-    folder, base = os.path.split(os.path.abspath(path))
-    tmp = None
-    try:
-        # O_EXCL claims a fresh name; mode 0o666 lets the umask decide the final
-        # permissions exactly as for a plain open() (tempfile.mkstemp would force 0o600).
-        for _ in range(100):
-            candidate = os.path.join(folder, f".{base}.tmp-{secrets.token_hex(4)}")
-            try:
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                continue
-            tmp = candidate
-            break
-        else:  # pragma: no cover - 100 collisions of 32 random bits
-            raise AudioFileError(f"cannot create a temporary file in {folder!r} for {path!r}")
-
-        with os.fdopen(fd, "wb") as handle:
-            with sf.SoundFile(
-                handle,
-                mode="w",
-                samplerate=sample_rate,
-                channels=samples.shape[0],
-                subtype=subtype,
-                format=fmt,
-            ) as sound:
-                sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)
-            handle.flush()
-            # Without fsync a crash soon after the rename can leave an empty file under
-            # the final name on some file systems (ext4 delayed allocation).
-            os.fsync(handle.fileno())
-
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _move_without_overwrite(tmp, path)
-        tmp = None
-    except (OSError, RuntimeError) as err:  # libsndfile errors are RuntimeErrors
-        if tmp is None:
-            raise AudioFileError(
-                f"cannot write {path!r}: cannot create a file in folder {folder!r} ({err}); "
-                "check that the folder is writable"
-            ) from err
-        raise AudioFileError(f"cannot write {path!r}: {err}") from err
-    finally:
-        # Reached with tmp set on every failure path, KeyboardInterrupt included.
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass  # best effort: never hide the error that brought us here
-
-
-def _move_without_overwrite(tmp: str, path: str) -> None:
-    """Rename ``tmp`` to ``path`` unless a file appeared there since it was checked.
-
-    A hard link fails atomically if ``path`` exists, closing the window between the
-    existence check and the rename in which another process could create the file. File
-    systems without hard links fall back to check-then-replace.
-    """
-    exists = AudioFileError(
-        f"{path!r} already exists; pass overwrite=True to replace it, or choose another name"
-    )
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise exists from None
-    except OSError:
-        if os.path.lexists(path):
-            raise exists from None
-        os.replace(tmp, path)
-    else:
-        os.unlink(tmp)
+def _write_atomically(path: str, samples: np.ndarray, sample_rate: int, subtype: str,
+                      fmt: str, *, overwrite: bool) -> None:
+    with atomic_write(path, overwrite=overwrite) as handle:
+        with sf.SoundFile(handle, mode="w", samplerate=sample_rate, channels=samples.shape[0],
+                          subtype=subtype, format=fmt) as sound:
+            sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)

@@ -52,6 +52,7 @@ import numpy as np
 
 from . import __version__
 from . import audio as audio_io
+from ._files import commit
 from .dictionary import Dictionary, check_compatible, learn_dictionary
 from .errors import NMFAudioError
 from .evaluate import evaluate_files
@@ -385,21 +386,9 @@ def _staging_path(final: Path) -> Path:
 def _commit(tmp: Path, final: Path, *, overwrite: bool) -> None:
     """Rename a complete staged file to its final name (never over a newcomer without
     ``overwrite``)."""
-    if overwrite:
-        os.replace(tmp, final)
-        return
     exists = CLIError(f"'{final}' appeared while nmfaudio was working; pass --overwrite to "
                       "replace it, or choose another output folder with -o")
-    try:
-        os.link(tmp, final)
-    except FileExistsError:
-        raise exists from None
-    except OSError:  # no hard links on this file system
-        if os.path.lexists(final):
-            raise exists from None
-        os.replace(tmp, final)
-    else:
-        os.unlink(tmp)
+    commit(str(tmp), str(final), overwrite=overwrite, exists=exists)
 
 
 class _Transaction:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence, Union
@@ -23,6 +22,7 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import audio as audio_io
+from ._files import atomic_write
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .nmf import nmf, parse_beta
 from .spectral import STFTConfig, spectrogram, stft
@@ -110,11 +110,6 @@ class Dictionary:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ParameterError(f"dictionary files end in .npz; got {path!r}")
-        if os.path.exists(path) and not overwrite:
-            raise AudioFileError(f"'{path}' already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise AudioFileError(f"'{path}': folder '{folder}' does not exist; create it first")
         header = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -124,19 +119,8 @@ class Dictionary:
             "spectrogram_power": self.spectrogram_power,
             "metadata": self.metadata,
         }
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-        except OSError as error:
-            raise AudioFileError(f"'{path}': cannot write in '{folder}' ({error.strerror})") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, templates=np.asarray(self.templates),
-                         header=np.array(json.dumps(header)))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path, overwrite=overwrite) as handle:
+            np.savez(handle, templates=np.asarray(self.templates), header=np.array(json.dumps(header)))
         return path
 
     @classmethod

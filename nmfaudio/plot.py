@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import secrets
 from typing import Optional, Sequence
 
 import numpy as np
@@ -41,7 +40,8 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
-from .errors import AudioFileError, ParameterError
+from ._files import atomic_write
+from .errors import ParameterError
 from .masks import check_groups
 from .spectral import STFTConfig, frequencies, times
 
@@ -613,62 +613,8 @@ def save_figure(fig, path, *, dpi: float = 100, overwrite: bool = False) -> str:
             f"{', '.join('.' + name for name in sorted(supported))}"
         )
 
-    folder, base = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise AudioFileError(f"cannot write {path!r}: folder {folder!r} {what}; create it first")
-    if os.path.isdir(path):
-        raise AudioFileError(f"cannot write {path!r}: it is a directory; pass a file name")
-    exists = AudioFileError(
-        f"{path!r} already exists; pass overwrite=True to replace it, or choose another name"
-    )
-    if os.path.lexists(path) and not overwrite:
-        raise exists
-
-    tmp = None
-    try:
-        for _ in range(100):
-            candidate = os.path.join(folder, f".{base}.tmp-{secrets.token_hex(4)}")
-            try:
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                continue
-            tmp = candidate
-            break
-        else:  # pragma: no cover - 100 collisions of 32 random bits
-            raise AudioFileError(f"cannot create a temporary file in {folder!r} for {path!r}")
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, dpi=dpi)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # A hard link fails if the file appeared since the check above.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise exists from None
-            except OSError:  # no hard links on this file system
-                if os.path.lexists(path):
-                    raise exists from None
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-        tmp = None
-    except OSError as err:
-        if tmp is None:
-            raise AudioFileError(
-                f"cannot write {path!r}: cannot create a file in folder {folder!r} ({err}); "
-                "check that the folder is writable"
-            ) from err
-        raise AudioFileError(f"cannot write {path!r}: {err}") from err
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass  # never hide the error that brought us here
+    with atomic_write(path, overwrite=overwrite) as handle:
+        fig.savefig(handle, format=fmt, dpi=dpi)
     return path
 
 
