@@ -44,8 +44,11 @@ Numerical floor
 ``eps = finfo(dtype).eps * mean(V)`` (relative to the data, so that it means the same for
 quiet and loud inputs). It is applied in exactly two places:
 
-- ``WH`` is floored at ``eps`` before it divides or is raised to a negative power, so that
-  silent bins (exact zeros in V and in the model) give 0/eps = 0 rather than 0/0 = NaN;
+- the model is ``WH + eps``: an extra, fixed component of constant level eps, computed
+  inside the same matrix product (``[W | eps] @ [H; 1]``). Silent bins (exact zeros in V
+  and in WH) then give 0 / eps = 0 rather than 0/0 = NaN, no pass over the data is
+  spent on a floor, and the MM updates minimize exactly ``D(V | WH + eps)``, so the
+  monotonicity argument holds as it is;
 - for ``beta <= 0`` (Itakura-Saito), V is floored at ``eps`` too, because the divergence
   of an exact zero is infinite there.
 
@@ -222,8 +225,10 @@ def _divergence_terms(V: np.ndarray, WH: np.ndarray, beta: float, out: np.ndarra
 def beta_divergence(V: np.ndarray, WH: np.ndarray, beta: Union[float, str]) -> float:
     """The beta-divergence ``D_beta(V | WH) = sum_ft d_beta(V_ft | WH_ft)``.
 
-    Uses the same floor as :func:`nmf` (``eps = finfo(float64).eps * mean(V)`` on WH, and
-    on V for beta <= 0), and computes in float64.
+    Computed in float64. WH (and, for beta <= 0, V) is floored at
+    ``eps = finfo(float64).eps * mean(V)`` so that exact zeros give a finite value; this
+    differs from the ``D(V | WH + eps)`` that :func:`nmf` records only by terms of the
+    order of eps.
 
     Parameters
     ----------
@@ -590,7 +595,7 @@ def nmf(
     n_lanes = _n_lanes(n_threads, len(starts))
     # block buffers in V's own layout, so elementwise work runs over contiguous memory
     order = "F" if (Vw.flags.f_contiguous and not Vw.flags.c_contiguous) else "C"
-    lanes = [_Lane(starts[i::n_lanes], width, F, dtype, beta, order) for i in range(n_lanes)]
+    lanes = [_Lane(starts[i::n_lanes], width, F, K, dtype, beta, order) for i in range(n_lanes)]
     ctx = _Context(Vw, W, H, beta, gamma, eps, l1, free, update_H, update_W)
 
     losses: list[float] = []
@@ -614,6 +619,7 @@ def nmf(
         while True:
             if it == n_iter or stopping:
                 if not loss_its or loss_its[-1] != it:
+                    ctx.prepare()
                     parts = workers.run(lanes, ctx, want_loss=True, loss_only=True)
                     loss = sum(p.loss for p in parts) + _penalty(W, H, l1)
                     converged = record(it, loss) or converged
@@ -664,11 +670,15 @@ def _normalize_free_columns(W: np.ndarray, H: np.ndarray, free: np.ndarray) -> N
     H[free, :] *= norms.astype(H.dtype)[:, None]
 
 
-def _model(W, Hb, eps, out):
-    """W @ Hb into ``out``, floored at eps (see the module docstring)."""
-    np.matmul(W, Hb, out=out)
-    np.maximum(out, eps, out=out)
-    return out
+def _model(W_aug, Hb, h_aug, out):
+    """W @ Hb + eps into ``out``, as one product: [W | eps] @ [Hb; 1].
+
+    Folding eps into the product saves a pass over the (F, block) result, and makes the
+    model exactly that of an extra, fixed component (see the module docstring).
+    """
+    n = Hb.shape[1]
+    h_aug[:-1, :n] = Hb
+    return np.matmul(W_aug, h_aug[:, :n], out=out)
 
 
 def _block_loss(Vb, WHb, beta, scratch) -> float:
@@ -824,6 +834,9 @@ class _Context:
     def prepare(self) -> None:
         """Per-iteration quantities of W, computed once before the lanes start."""
         W, dtype = self.W, self.W.dtype
+        self.W_aug = np.empty((W.shape[0], W.shape[1] + 1), dtype=dtype)
+        self.W_aug[:, :-1] = W
+        self.W_aug[:, -1] = self.eps
         if self.update_H:
             # column sums (W^T 1, the KL denominator) and L2 norms (the penalty's weights)
             self.colsum = W.sum(axis=0, dtype=np.float64).astype(dtype)
@@ -856,9 +869,11 @@ class _Lane:
     writes only its own columns of H and its own partial sums.
     """
 
-    def __init__(self, starts, width, F, dtype, beta, order="C"):
+    def __init__(self, starts, width, F, K, dtype, beta, order="C"):
         self.starts = starts
         self.width = width
+        self.h_aug = np.empty((K + 1, width), dtype=dtype)  # [H block; 1], see _model
+        self.h_aug[-1] = 1
 
         def buffer():
             return np.empty((F, width), dtype=dtype, order=order)
@@ -895,7 +910,7 @@ class _Lane:
             loss_here = want_loss  # the loss is of the factors before this pass updates them
             if update_H:
                 if beta != 2.0 or loss_here:
-                    _model(W, Hb, eps, WHb)
+                    _model(ctx.W_aug, Hb, self.h_aug, WHb)
                 if loss_here:
                     part.loss += _block_loss(Vb, WHb, beta, scratch)
                     loss_here = False
@@ -903,7 +918,7 @@ class _Lane:
                                     ctx.WtW, ctx.l1, scratch, scratch2)
             if update_W or loss_here:
                 if beta != 2.0 or loss_here:
-                    _model(W, Hb, eps, WHb)
+                    _model(ctx.W_aug, Hb, self.h_aug, WHb)
                 if loss_here:
                     part.loss += _block_loss(Vb, WHb, beta, scratch)
             if update_W:
