@@ -521,7 +521,7 @@ def _model_options(function):
                      help="STFT frame length [default: 2048, or the dictionaries']."),
         click.option("--hop", type=click.IntRange(min=1), default=None,
                      help="STFT hop [default: n_fft / 4, or the dictionaries']."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the NMF initialization."),
         click.option("--on-rate-mismatch", type=click.Choice(RATE_POLICIES, case_sensitive=False),
                      default="resample", show_default=True,
@@ -1018,7 +1018,7 @@ def _echo_demo_hint(result: dict) -> None:
               help="Maximum number of NMF iterations.")
 @click.option("--sparsity", type=click.FloatRange(min=0), default=None,
               help="L1 weight on the activations while learning [default: 0.2].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialization.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the initialization.")
 @click.option("--sample-rate", type=click.IntRange(min=1), default=None,
               help="Resample the training audio to this rate [default: the first file's].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dictionary file.")

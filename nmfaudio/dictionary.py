@@ -84,7 +84,11 @@ class Dictionary:
         object.__setattr__(self, "templates", templates)
         object.__setattr__(self, "sample_rate", audio_io._check_sample_rate(self.sample_rate))
         object.__setattr__(self, "beta", parse_beta(self.beta))
-        object.__setattr__(self, "spectrogram_power", float(self.spectrogram_power))
+        power = self.spectrogram_power
+        if isinstance(power, bool) or not isinstance(power, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(power) or power <= 0:
+            raise ParameterError(f"spectrogram_power must be a positive number, got {power!r}")
+        object.__setattr__(self, "spectrogram_power", float(power))
 
     @property
     def n_components(self) -> int:
@@ -136,14 +140,20 @@ class Dictionary:
         if not os.path.exists(path):
             raise AudioFileError(f"'{path}': dictionary file does not exist; check the path "
                                  "(make one with `nmfaudio learn`)")
+        not_ours = f"'{path}' is not an nmfaudio dictionary (.npz from `nmfaudio learn`)"
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy under another name
+                raise AudioFileError(f"{not_ours}: it holds a single array")
+            with data:
                 templates = np.array(data["templates"])
                 header = json.loads(str(data["header"]))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-            raise AudioFileError(
-                f"'{path}' is not an nmfaudio dictionary (.npz from `nmfaudio learn`): {error}"
-            ) from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                json.JSONDecodeError) as error:
+            # EOFError: an empty or truncated file
+            raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
+        if not isinstance(header, dict):
+            raise AudioFileError(f"{not_ours}: its header is not a settings record")
         version = header.get("format_version")
         if version != FORMAT_VERSION:
             raise AudioFileError(
@@ -288,6 +298,13 @@ def learn_dictionary(
         if sample_rate is None:
             sample_rate = recording.sample_rate
         recordings.append(recording)
+    for recording in recordings:
+        if recording.n_samples < config.n_fft:
+            raise AudioFileError(
+                f"'{recording.path or name}' is {recording.n_samples} samples long at "
+                f"{recording.sample_rate} Hz, shorter than one STFT frame (n_fft={config.n_fft}); "
+                "use a longer recording or a smaller n_fft"
+            )
     spectra = [spectrogram(stft(r.samples, config), power=spectrogram_power) for r in recordings]
     V = np.concatenate(spectra, axis=1)
     result = nmf(V, n_components, beta=beta, l1_activations=l1_activations, n_iter=n_iter,

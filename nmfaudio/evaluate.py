@@ -100,9 +100,9 @@ def _as_signal_array(x, name: str) -> np.ndarray:
 
 
 def _check_names(names, n_sources: int) -> tuple[str, ...]:
-    """Validate ``names`` (or make ``source0``, ``source1``, ...) for ``n_sources`` sources."""
+    """Validate ``names`` (or make ``source1``, ``source2``, ... as separate() does)."""
     if names is None:
-        return tuple(f"source{j}" for j in range(n_sources))
+        return tuple(f"source{j + 1}" for j in range(n_sources))
     if isinstance(names, str):
         raise ParameterError(
             f"names must be a sequence of {n_sources} strings, got the single string {names!r}"
@@ -498,7 +498,7 @@ def evaluate(estimates, references, *, names=None, mixture=None) -> Evaluation:
         metrics are undefined then) and no two may be identical.
     names : sequence of str, length S, optional
         Unique names of the sources, e.g. ``("piano", "bass", "drums")``; by default
-        ``("source0", "source1", ...)``.
+        ``("source1", "source2", ...)``.
     mixture : np.ndarray, shape=(N,) or (C, N), optional
         The mixture the sources were separated from. When given, the same measures are
         computed with the mixture as the estimate of every source and stored in
@@ -647,7 +647,7 @@ def evaluate_files(estimate_paths, reference_paths, *, names=None, mixture_path=
         count and length (number of samples) of the first reference.
     names : sequence of str, length S, optional
         Source names; by default the reference file names without extension (when those
-        are unique, else ``source0``, ``source1``, ...).
+        are unique, else ``source1``, ``source2``, ...).
     mixture_path : path-like, optional
         The mixture, for the baseline (see :func:`evaluate`).
 

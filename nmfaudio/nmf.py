@@ -436,7 +436,10 @@ def nmf(
         Weight of the L1 sparsity penalty on H. When positive, the free columns of W are
         kept at unit L2 norm and the penalty is ``l1 * sum_k ||w_k||_2 ||h_k||_1``
         (= ``l1 * ||H||_1`` when all columns have unit norm); see the module docstring.
-        Its scale is that of V: try a few percent of ``V.mean()`` first.
+        How strong a given value is depends on beta: the divergence scales as
+        ``V**beta`` and the penalty as ``V``, so for KL (beta = 1) it does not depend on
+        the level of V (0.1 to 0.5 are typical for audio), while for Euclidean it grows
+        with the level and for Itakura-Saito it shrinks with it.
     init : {"random", "nndsvda"}
         How to initialize factors that are not given: uniform random with a scale
         matched to V, or NNDSVDa (Boutsidis & Gallopoulos, 2008) from a randomized SVD.
@@ -549,6 +552,9 @@ def nmf(
     update_W = not fixed.all()
     free = np.flatnonzero(~fixed)
 
+    if not (seed is None or isinstance(seed, np.random.Generator)
+            or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0)):
+        raise ParameterError(f"seed must be None, an integer >= 0 or a numpy.random.Generator, got {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     # the working copy of V: no copy when it already has the right dtype and layout
@@ -563,7 +569,7 @@ def nmf(
     # initial factors, always our own copies
     W_init = H_init = None
     need_w = W0 is None or W0.shape[1] < K
-    if (need_w or H0 is None) and init == "nndsvda":
+    if init == "nndsvda" and (need_w or (H0 is None and W0 is None)):
         if K > min(F, T):
             raise ParameterError(f"init='nndsvda' needs n_components <= min(F, T) = {min(F, T)}; use init='random'")
         W_init, H_init = _nndsvda(Vw, K, rng)

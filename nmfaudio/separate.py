@@ -280,6 +280,13 @@ def separate(
         A setting is out of range, or the mode is unclear (both or neither of
         ``dictionaries`` and ``n_sources``).
     """
+    # settings that are only used after the NMF are checked before it
+    if isinstance(mask_power, bool) or not isinstance(mask_power, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(mask_power) or mask_power <= 0:
+        raise ParameterError(f"mask_power must be a positive number, got {mask_power!r}")
+    if isinstance(temporal_weight, bool) or not isinstance(temporal_weight, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= temporal_weight <= 1.0:
+        raise ParameterError(f"temporal_weight must be a number in [0, 1], got {temporal_weight!r}")
     if channel_masks not in CHANNEL_MASKS:
         raise ParameterError(f"channel_masks must be one of {CHANNEL_MASKS}, got {channel_masks!r}")
     if on_rate_mismatch not in RATE_POLICIES:
@@ -361,6 +368,8 @@ def separate(
                      n_iter=n_iter, tol=tol, l1_activations=l1_activations, seed=seed,
                      dtype=dtype, callback=callback, n_threads=n_threads)
     else:
+        if init == "nndsvda" and n_components > min(V.shape):
+            init = "random"  # NNDSVDa needs K <= min(F, T): a very short file or small n_fft
         result = nmf(V, int(n_components), beta=beta, n_iter=n_iter, tol=tol, init=init,
                      l1_activations=l1_activations, seed=seed, dtype=dtype, callback=callback,
                      n_threads=n_threads)

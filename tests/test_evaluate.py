@@ -188,7 +188,7 @@ def test_default_names_and_inputs_untouched():
     est, ref = signals(3)
     est0, ref0 = est.copy(), ref.copy()
     ev = evaluate(est, ref, mixture=ref.sum(axis=0))
-    assert ev.names == ("source0", "source1", "source2")
+    assert ev.names == ("source1", "source2", "source3")
     np.testing.assert_array_equal(est, est0)
     np.testing.assert_array_equal(ref, ref0)
     assert np.all(ev.sdr > 15) and np.all(ev.baseline.sdr < 0)

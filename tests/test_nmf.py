@@ -363,3 +363,9 @@ def test_fortran_ordered_input_gives_the_same_factors():
     f = nmf(np.asfortranarray(V), 3, n_iter=20, tol=0, seed=0, n_threads=1)
     np.testing.assert_allclose(f.W, c.W, rtol=1e-5)
     np.testing.assert_allclose(f.H, c.H, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "a"])
+def test_bad_seed_is_a_parameter_error(seed):
+    with pytest.raises(ParameterError, match="seed"):
+        nmf(V_OK, 2, seed=seed)

@@ -273,3 +273,45 @@ def test_bad_settings_raise_parameter_errors(kwargs, match):
 def test_every_deliberate_error_is_an_nmfaudio_error():
     with pytest.raises(NMFAudioError):
         separate(EXAMPLE / "nothing.wav", n_sources=2)
+
+
+def test_short_file_with_many_components_falls_back_to_random_init():
+    audio = Audio(np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.1, 8000)
+    sep = separate(audio, n_sources=2, n_components=40, stft_config=STFTConfig(256, 64), n_iter=5)
+    assert sep.nmf.templates.shape[1] == 40  # more components than frames: random init
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(mask_power=0), "mask_power"),
+    (dict(temporal_weight=2.0), "temporal_weight"),
+])
+def test_late_settings_are_checked_before_the_nmf(kwargs, match, monkeypatch):
+    import importlib
+
+    pipeline = importlib.import_module("nmfaudio.separate")  # the package exports separate()
+
+    def fail(*args, **kw):  # the NMF must not even start
+        raise AssertionError("nmf ran before the settings were checked")
+
+    monkeypatch.setattr(pipeline, "nmf", fail)
+    with pytest.raises(ParameterError, match=match):
+        separate(EXAMPLE / "mixture.wav", n_sources=2, **kwargs)
+
+
+def test_corrupt_dictionary_files_name_the_file(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as handle:
+        np.save(handle, np.ones(3))
+    for path in (empty, single):
+        with pytest.raises(AudioFileError, match="not an nmfaudio dictionary") as info:
+            Dictionary.load(path)
+        assert path.name in str(info.value)
+
+
+def test_learning_from_a_too_short_file_names_it(tmp_path):
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(1000, 0.1, dtype=np.float32), 8000)
+    with pytest.raises(AudioFileError, match="short.wav"):
+        learn_dictionary(short, 4, name="x")
