@@ -141,16 +141,18 @@ class Dictionary:
             raise AudioFileError(f"'{path}': dictionary file does not exist; check the path "
                                  "(make one with `nmfaudio learn`)")
         not_ours = f"'{path}' is not an nmfaudio dictionary (.npz from `nmfaudio learn`)"
+        bad = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError)
         try:
             data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy under another name
-                raise AudioFileError(f"{not_ours}: it holds a single array")
+        except bad as error:  # EOFError: an empty or truncated file
+            raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy under another name
+            raise AudioFileError(f"{not_ours}: it holds a single array")
+        try:
             with data:
                 templates = np.array(data["templates"])
                 header = json.loads(str(data["header"]))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-                json.JSONDecodeError) as error:
-            # EOFError: an empty or truncated file
+        except bad as error:
             raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
         if not isinstance(header, dict):
             raise AudioFileError(f"{not_ours}: its header is not a settings record")
