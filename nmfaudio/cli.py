@@ -686,6 +686,14 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
                     f"'{final}': {report.n_clipped} samples beyond full scale (peak "
                     f"{report.peak:.3f}) were clipped in the 16-bit file; use --float32 to keep "
                     "them (then the sources add up to the mixture exactly)")
+        residual_path = None
+        if separation.residual is not None and np.any(np.abs(separation.residual) > 1.0 / 32768):
+            # resampled to the dictionaries' rate: what no source carries, so that the
+            # files still add up to the mixture (the library warned why, on stderr)
+            final = folder / "residual.wav"
+            _check_target(final, overwrite=out.overwrite, protected=out.protected, hint=HINT_OUT)
+            _save_staged(transaction, final, separation.residual, rate, out.subtype)
+            residual_path = str(final)
         components = []
         if out.components_out:
             comp_folder = folder / "components"
@@ -735,6 +743,7 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
         "n_samples": mixture.n_samples,
         "duration": mixture.duration,
         "iterations": separation.nmf.n_iter,
+        "residual": residual_path,
         "n_components": separation.nmf.n_components,
         "groups": {name: [int(k) for k in group]
                    for name, group in zip(separation.source_names, separation.groups)},
@@ -972,6 +981,8 @@ def _report_file(result: dict, *, verbose: bool, quiet: bool) -> None:
         extras = ""
         if result["components"]:
             extras += f" + {len(result['components'])} components"
+        if result.get("residual"):
+            extras += " + residual.wav (above the dictionaries' band)"
         if result["plot"]:
             extras += " + separation.png"
         state = ", converged" if result["converged"] else ""

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
@@ -935,6 +936,41 @@ class _Lane:
         return part
 
 
+class _BLASLimit:
+    """Process-wide "one BLAS thread" while any multi-lane fit runs.
+
+    BLAS thread counts are global to the process, so concurrent fits (threads of one
+    program) share one limit: the first to start sets it, the last to finish restores
+    the original. Without the count, a fit finishing while another still ran would
+    leave the process at one BLAS thread for good.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limits = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                try:
+                    from threadpoolctl import threadpool_limits
+                except ImportError:  # pragma: no cover - a dependency, but work without it
+                    return
+                self._limits = threadpool_limits(limits=1, user_api="blas")
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._limits is not None:
+                self._limits.restore_original_limits()
+                self._limits = None
+
+
+_single_threaded_blas = _BLASLimit()
+
+
 class _Workers:
     """Runs the lanes of a pass: lane 0 in the calling thread, the others in a pool.
 
@@ -948,25 +984,18 @@ class _Workers:
     def __init__(self, n_lanes: int):
         self.n_lanes = n_lanes
         self._pool = None
-        self._limits = None
 
     def __enter__(self):
         if self.n_lanes > 1:
             self._pool = ThreadPoolExecutor(max_workers=self.n_lanes - 1,
                                             thread_name_prefix="nmfaudio-lane")
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:  # pragma: no cover - a dependency, but work without it
-                self._limits = None
-            else:
-                self._limits = threadpool_limits(limits=1, user_api="blas")
+            _single_threaded_blas.acquire()
         return self
 
     def __exit__(self, *exc):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-        if self._limits is not None:
-            self._limits.restore_original_limits()
+            _single_threaded_blas.release()
         return False
 
     def run(self, lanes, ctx, *, want_loss: bool, loss_only: bool = False):

@@ -23,6 +23,7 @@ Two modes:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
@@ -84,6 +85,11 @@ class Separation:
         The exponent of the soft masks.
     spectrogram_power : float
         The power of the spectrogram that was factorized (1 = magnitude).
+    residual : np.ndarray, shape=(C, N), or None
+        When the mixture was resampled to the dictionaries' rate: what the sources do
+        not carry (``mixture - sum(sources)``; above the dictionaries' Nyquist frequency
+        when they are at a lower rate). ``sources.sum(0) + residual == mixture``. None
+        when no resampling was needed (then the sources alone add up to the mixture).
     """
 
     sources: np.ndarray
@@ -98,6 +104,7 @@ class Separation:
     stft: STFTConfig
     mask_power: float
     spectrogram_power: float = 1.0
+    residual: Optional[np.ndarray] = None
 
     @property
     def sample_rate(self) -> int:
@@ -120,15 +127,31 @@ class Separation:
         """One signal per NMF component, shape=(K, C, N), adding up to the mixture.
 
         Each component k gets the soft mask ``(w_k h_k)^p / sum_j (w_j h_j)^p``; computed
-        one component at a time, so memory stays at one complex STFT.
+        one component at a time, so memory stays at one complex STFT and a few (F, T)
+        arrays whatever K (the output itself is K * C * N floats).
         """
         W, H = self.nmf.templates, self.nmf.activations
+        K, p = W.shape[1], self.mask_power
         X = stft(self.analysis.samples, self.stft)
-        models = np.stack([np.outer(W[:, k], H[k]) for k in range(W.shape[1])])
-        masks = masks_from_models(models, power=self.mask_power)
-        out = np.empty((W.shape[1],) + self.mixture.samples.shape, dtype=np.float32)
-        for k in range(W.shape[1]):
-            signal = istft(masks[k] * X, self.stft, length=self.analysis.n_samples)
+        # Two passes over the components, so that memory stays at a few (F, T) arrays
+        # however many components there are: first the per-bin largest model and the
+        # sum of (model / largest)^p, then one mask and one inverse STFT at a time.
+        # Dividing by the largest model first keeps every ratio <= 1 (no overflow for
+        # any p), as masks_from_models does.
+        peak = np.zeros(X.shape[-2:], dtype=np.float32)
+        for k in range(K):
+            np.maximum(peak, np.outer(W[:, k], H[k]), out=peak)
+        safe_peak = np.where(peak > 0, peak, 1.0).astype(np.float32)
+        total = np.zeros_like(peak)
+        for k in range(K):
+            total += (np.outer(W[:, k], H[k]) / safe_peak) ** p
+        silent = total <= 0  # every model is zero here: share the bin equally
+        total[silent] = 1.0
+        out = np.empty((K,) + self.mixture.samples.shape, dtype=np.float32)
+        for k in range(K):
+            mask = (np.outer(W[:, k], H[k]) / safe_peak) ** p / total
+            mask[silent] = 1.0 / K
+            signal = istft(mask * X, self.stft, length=self.analysis.n_samples)
             if self.analysis is not self.mixture:
                 signal = _resample_exact(signal, self.analysis.sample_rate, self.mixture)
             out[k] = signal
@@ -394,11 +417,24 @@ def separate(
         sources = istft(Y, config, length=mix.n_samples).astype(np.float32)
         del Y
 
+    residual = None
     if mix.sample_rate != original.sample_rate:
         # Back to the mixture's own rate and length. Resampling is linear, so the sources
-        # still add up to the mixture, except for content above the dictionaries'
-        # Nyquist frequency, which no dictionary models.
+        # add up to the mixture except for what the dictionaries' rate cannot carry
+        # (content above their Nyquist frequency when the mixture was downsampled): that
+        # part is kept as the residual, never silently dropped.
         sources = np.stack([_resample_exact(s, mix.sample_rate, original) for s in sources])
+        residual = original.samples - sources.sum(axis=0)
+        share = float(np.sum(residual.astype(np.float64) ** 2)
+                      / max(np.sum(original.samples.astype(np.float64) ** 2), 1e-300))
+        if mix.sample_rate < original.sample_rate and share > 1e-4:
+            warnings.warn(
+                f"{_label(original)} is at {original.sample_rate} Hz and the dictionaries at "
+                f"{mix.sample_rate} Hz: {100 * share:.2g}% of its energy lies above "
+                f"{mix.sample_rate // 2} Hz, where no dictionary can model it; it is in "
+                "Separation.residual, not in the sources",
+                stacklevel=2,
+            )
     return Separation(
         sources=sources,
         source_names=tuple(names),
@@ -407,6 +443,7 @@ def separate(
         nmf=result,
         spectrogram=V,
         channel_gains=gains,
+        residual=residual,
         mixture=original,
         analysis=mix,
         stft=config,

@@ -369,3 +369,31 @@ def test_fortran_ordered_input_gives_the_same_factors():
 def test_bad_seed_is_a_parameter_error(seed):
     with pytest.raises(ParameterError, match="seed"):
         nmf(V_OK, 2, seed=seed)
+
+
+def test_concurrent_fits_restore_the_blas_thread_count(monkeypatch):
+    """BLAS threads are global: overlapping fits must leave them as they found them."""
+    import importlib
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is a dependency")
+    core = importlib.import_module("nmfaudio.nmf")
+    monkeypatch.setattr(core, "_BLOCK_BYTES", 30 * 8 * 64)  # several blocks -> two lanes
+    V = low_rank(30, 600, 3, noise=0.1)
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    started = threading.Event()
+
+    def long_fit():
+        nmf(V, 3, n_iter=300, tol=0, n_threads=2, dtype=np.float64,
+            callback=lambda i, loss: started.set())
+
+    thread = threading.Thread(target=long_fit)
+    thread.start()
+    started.wait(10)
+    nmf(V, 3, n_iter=5, tol=0, n_threads=2, dtype=np.float64)  # starts and ends inside the other
+    thread.join()
+    assert blas_threads() == before

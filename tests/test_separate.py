@@ -170,6 +170,20 @@ def test_sample_rate_mismatch_resamples_or_refuses(dictionaries):
     assert mixture.sample_rate == 22050
 
 
+def test_downsampling_to_the_dictionaries_keeps_the_rest_as_residual(tmp_path):
+    """A 22.05 kHz mixture with 8 kHz dictionaries: the band above 4 kHz is kept, not lost."""
+    narrow = [learn_dictionary(EXAMPLE / "train" / f"{n}.wav", 8, name=n, sample_rate=8000,
+                               stft_config=STFTConfig(512, 128), n_iter=20)
+              for n in ("keys", "drums")]
+    mixture = load(EXAMPLE / "mixture.wav")
+    with pytest.warns(UserWarning, match="above 4000 Hz"):
+        sep = separate(mixture, dictionaries=narrow, n_iter=10)
+    assert sep.sources.shape == (2,) + mixture.samples.shape
+    assert sep.residual is not None and sep.residual.shape == mixture.samples.shape
+    np.testing.assert_allclose(sep.sources.sum(axis=0) + sep.residual, mixture.samples, atol=1e-6)
+    assert np.sum(sep.residual ** 2) > 1e-3 * np.sum(mixture.samples ** 2)  # the hi-hats
+
+
 def test_duplicate_names_are_refused(dictionaries):
     with pytest.raises(DictionaryMismatchError, match="named 'keys'"):
         separate(EXAMPLE / "mixture.wav", dictionaries=[dictionaries[0], dictionaries[0]])
@@ -315,3 +329,17 @@ def test_learning_from_a_too_short_file_names_it(tmp_path):
     sf.write(short, np.full(1000, 0.1, dtype=np.float32), 8000)
     with pytest.raises(AudioFileError, match="short.wav"):
         learn_dictionary(short, 4, name="x")
+
+
+def test_component_signals_memory_does_not_grow_with_k(dictionaries):
+    import tracemalloc
+
+    sep = separate(EXAMPLE / "mixture.wav", dictionaries=dictionaries, n_iter=5)
+    F, T = sep.spectrogram.shape
+    tracemalloc.start()
+    parts = sep.component_signals()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    output = parts.nbytes
+    # far below K complex (F, T) masks (K = 32 here: 32 * F * T * 8 bytes = 31 MB)
+    assert peak - output < 12 * F * T * 8
