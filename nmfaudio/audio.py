@@ -460,7 +460,7 @@ def save(
     sample_rate: int,
     *,
     subtype: str = "PCM_16",
-    on_clip: str = "scale",
+    on_clip: str = "error",
     overwrite: bool = False,
 ) -> SaveReport:
     """Write audio to a file, atomically and without silent clipping.
@@ -477,11 +477,14 @@ def save(
     subtype : {"PCM_16", "PCM_24", "FLOAT"}
         Sample encoding: 16- or 24-bit integers, or 32-bit floats (which can hold values
         beyond full scale, so ``on_clip`` does not apply).
-    on_clip : {"scale", "clip", "error"}
+    on_clip : {"error", "scale", "clip"}
         What to do, for an integer ``subtype``, when some ``|sample| > 1`` (beyond full
-        scale): ``"scale"`` divides everything by the peak (reported as ``gain``),
-        ``"clip"`` clips those samples to ``±1`` (reported as ``n_clipped``), ``"error"``
-        raises ParameterError.
+        scale): ``"error"`` (default) raises ParameterError, so that nothing is changed
+        behind the caller's back; ``"scale"`` divides everything by the peak (reported as
+        ``gain``; note that scaling one separated source alone breaks its sum with the
+        others); ``"clip"`` clips those samples to ``±1`` (reported as ``n_clipped``).
+        Separated sources can exceed full scale where they cancel in the mixture: write
+        them with ``subtype="FLOAT"`` to keep them exactly.
     overwrite : bool
         Replace ``path`` if it exists. Off by default so a separation never destroys an
         input or an earlier result by accident.

@@ -442,7 +442,7 @@ class ModelSettings:
     n_free: int = 0
     n_sources: int | None = None
     n_components: int | None = None
-    beta: object = "kl"
+    beta: object = None  # None: the dictionaries' beta, else kl (the library decides)
     n_iter: int = 300
     l1: float | None = None
     mask_power: float = 2.0
@@ -478,7 +478,8 @@ class ModelSettings:
         out = {
             "mode": "supervised" if self.supervised else "unsupervised",
             "sources": list(self.source_names),
-            "beta": self.beta,
+            "beta": self.beta if self.beta is not None else (
+                self.dictionaries[0].beta if self.supervised else "kl"),
             "iterations": self.n_iter,
             "sparsity": self.l1,
             "mask_power": self.mask_power,
@@ -509,8 +510,9 @@ def _model_options(function):
                      help="Unsupervised: number of sources (default 2)."),
         click.option("-k", "--components", type=click.IntRange(min=1), default=None,
                      help="Unsupervised: number of NMF components [default: max(16, 4 S + 4)]."),
-        click.option("--beta", type=BETA, default="kl", show_default=True,
-                     help="Divergence: kl, is (Itakura-Saito), euclidean, or a number."),
+        click.option("--beta", type=BETA, default=None,
+                     help="Divergence: kl, is (Itakura-Saito), euclidean, or a number "
+                          "[default: the dictionaries' beta, else kl]."),
         click.option("-n", "--iterations", type=click.IntRange(min=1), default=300,
                      show_default=True, help="Maximum number of NMF iterations."),
         click.option("--sparsity", type=click.FloatRange(min=0), default=None,
@@ -606,6 +608,7 @@ def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: b
                       unit="iterations") as bar:
             dictionaries.append(learn_dictionary(
                 path, DEFAULT_DICT_COMPONENTS, name=name, stft_config=config, seed=model.seed,
+                beta="kl" if model.beta is None else model.beta,
                 n_iter=model.n_iter, callback=bar.callback))
     return dataclasses.replace(model, dictionaries=tuple(dictionaries), dictionary_paths=(),
                                n_sources=None, n_components=None, stft=None)

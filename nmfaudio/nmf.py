@@ -613,6 +613,8 @@ def nmf(
 
     def record(iteration: int, value: float) -> bool:
         """Store a loss; True when the fit has converged."""
+        if not np.isfinite(value):
+            raise _overflow_error(beta, dtype, iteration)
         losses.append(value)
         loss_its.append(iteration)
         if callback is not None:
@@ -650,6 +652,8 @@ def nmf(
                     _normalize_free_columns(W, H, free)
             it += 1
 
+    if not (np.isfinite(W).all() and np.isfinite(H).all()):
+        raise _overflow_error(beta, dtype, it)
     return NMFResult(
         templates=W,
         activations=H,
@@ -659,6 +663,16 @@ def nmf(
         converged=converged,
         beta=beta,
         l1_activations=l1,
+    )
+
+
+def _overflow_error(beta: float, dtype, iteration: int) -> ParameterError:
+    # (WH)^(beta - 2) and (WH)^beta leave the float range for extreme beta at some data
+    # levels; say so rather than return NaN
+    return ParameterError(
+        f"the fit left the range of {np.dtype(dtype).name} at iteration {iteration} "
+        f"(beta={beta:g} raises the model to powers of {beta - 2:g} and {beta:g}); use "
+        "dtype=np.float64, a beta between 0 and 2, or rescale V to values near 1"
     )
 
 

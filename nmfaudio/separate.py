@@ -220,9 +220,9 @@ def separate(
     n_sources: Optional[int] = None,
     n_components: Optional[int] = None,
     source_names: Optional[Sequence[str]] = None,
-    beta: Union[float, str] = "kl",
+    beta: Union[None, float, str] = None,
     mask_power: float = 2.0,
-    spectrogram_power: float = 1.0,
+    spectrogram_power: Optional[float] = None,
     l1_activations: Optional[float] = None,
     n_iter: int = 300,
     tol: float = 1e-5,
@@ -254,12 +254,14 @@ def separate(
         Unsupervised mode: the number of NMF components K (default ``max(16, 4 * S + 4)``).
     source_names : sequence of str, optional
         Unsupervised mode: names for the sources (default ``source1``, ``source2``...).
-    beta : float or str
-        Divergence of the NMF: "kl" (default), "is", "euclidean" or a number.
+    beta : float or str, optional
+        Divergence of the NMF: "kl", "is", "euclidean" or a number. Default: the beta
+        the dictionaries were learned with, or "kl" without dictionaries.
     mask_power : float > 0
         Exponent p of the soft masks ``(W_s H_s)^p / sum_j (W_j H_j)^p`` (2 = Wiener-like).
-    spectrogram_power : float > 0
-        V = mean over channels of ``|X|**spectrogram_power`` (1 = magnitude).
+    spectrogram_power : float > 0, optional
+        V = mean over channels of ``|X|**spectrogram_power`` (1 = magnitude). Default:
+        the dictionaries' power, or 1 without dictionaries.
     l1_activations : float >= 0, optional
         Sparsity of the activations (see :func:`nmfaudio.nmf.nmf`). Default: 0.3 with
         dictionaries (sparse codes over a fixed dictionary separate better), 0 without.
@@ -327,6 +329,10 @@ def separate(
         dictionaries = list(dictionaries)
         check_compatible(dictionaries)
         first = dictionaries[0]
+        if beta is None:
+            beta = first.beta
+        if spectrogram_power is None:
+            spectrogram_power = first.spectrogram_power
         config = stft_config if stft_config is not None else first.stft
         if config != first.stft:
             raise DictionaryMismatchError(
@@ -356,6 +362,8 @@ def separate(
             names.append("other")
             labels = np.concatenate([labels, np.full(n_free, len(dictionaries))])
     else:
+        beta = "kl" if beta is None else beta
+        spectrogram_power = 1.0 if spectrogram_power is None else spectrogram_power
         config = stft_config if stft_config is not None else STFTConfig()
         if not isinstance(n_sources, (int, np.integer)) or isinstance(n_sources, bool) or n_sources < 1:
             raise ParameterError(f"n_sources must be a positive integer, got {n_sources!r}")

@@ -397,3 +397,13 @@ def test_concurrent_fits_restore_the_blas_thread_count(monkeypatch):
     nmf(V, 3, n_iter=5, tol=0, n_threads=2, dtype=np.float64)  # starts and ends inside the other
     thread.join()
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("beta,scale", [(-1.0, 1e-6), (10.0, 1e-6), (-5.0, 1.0)])
+def test_float_overflow_is_an_error_not_nan(beta, scale):
+    V = np.random.default_rng(0).random((50, 80)) * scale
+    V[:, ::4] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes
+        with pytest.raises(ParameterError, match="float64"):
+            nmf(V, 5, beta=beta, n_iter=50, seed=0)

@@ -343,3 +343,13 @@ def test_component_signals_memory_does_not_grow_with_k(dictionaries):
     output = parts.nbytes
     # far below K complex (F, T) masks (K = 32 here: 32 * F * T * 8 bytes = 31 MB)
     assert peak - output < 12 * F * T * 8
+
+
+def test_separation_takes_beta_and_power_from_the_dictionaries():
+    power2 = [learn_dictionary(EXAMPLE / "train" / f"{n}.wav", 4, name=n, stft_config=CONFIG,
+                               beta="is", spectrogram_power=2.0, n_iter=10)
+              for n in ("keys", "drums")]
+    sep = separate(EXAMPLE / "mixture.wav", dictionaries=power2, n_iter=5)
+    assert sep.nmf.beta == 0.0 and sep.spectrogram_power == 2.0
+    with pytest.raises(DictionaryMismatchError, match="power 2"):
+        separate(EXAMPLE / "mixture.wav", dictionaries=power2, spectrogram_power=1.0)
