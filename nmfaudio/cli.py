@@ -1231,7 +1231,7 @@ def evaluate(estimates_dir, references_dir, mixture, match, as_json, quiet) -> N
 @click.option("-o", "--out", "out_path", default=None, metavar="FIG.png",
               help="Image to write (.png, .pdf, .svg, ...) [default: <stem>_separation.png].")
 @_model_options
-@click.option("--dpi", type=click.FloatRange(min=0, min_open=True), default=100,
+@click.option("--dpi", type=click.FloatRange(min=10, max=1200), default=100,
               show_default=True, help="Pixels per inch of raster images.")
 @click.option("--linear-frequency", is_flag=True, help="Linear frequency axis (default log).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing image.")

@@ -57,12 +57,14 @@ def component_features(W: np.ndarray, *, sample_rate: int, n_fft: int, n_mels: i
     if W.ndim != 2 or W.shape[0] != n_fft // 2 + 1:
         raise ParameterError(f"templates of shape {W.shape} do not fit n_fft={n_fft} "
                              f"({n_fft // 2 + 1} frequency bins expected)")
+    # small FFTs have too few bins for 40 mel bands (librosa warns of empty filters)
+    n_mels = max(2, min(n_mels, (n_fft // 2 + 1) // 2))
     mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
     spectra = mel @ W  # (n_mels, K)
     # log with a floor relative to each template's peak: empty mel bands are -80 dB
     spectra = np.log(np.maximum(spectra, 1e-8 * spectra.max(axis=0, keepdims=True) + 1e-30))
     cepstra = scipy.fft.dct(spectra, type=2, norm="ortho", axis=0)
-    return cepstra[1:n_mfcc].T
+    return cepstra[1:min(n_mfcc, n_mels)].T
 
 
 def _pairwise(features: np.ndarray) -> np.ndarray:

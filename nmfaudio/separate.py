@@ -326,6 +326,11 @@ def separate(
     mix = original = _load_mixture(mixture)
 
     if supervised:
+        if n_components is not None or source_names is not None:
+            raise ParameterError(
+                "n_components and source_names are for unsupervised separation; with "
+                "dictionaries the sources are named after them (n_free adds 'other')"
+            )
         dictionaries = list(dictionaries)
         check_compatible(dictionaries)
         first = dictionaries[0]

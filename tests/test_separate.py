@@ -353,3 +353,18 @@ def test_separation_takes_beta_and_power_from_the_dictionaries():
     assert sep.nmf.beta == 0.0 and sep.spectrogram_power == 2.0
     with pytest.raises(DictionaryMismatchError, match="power 2"):
         separate(EXAMPLE / "mixture.wav", dictionaries=power2, spectrogram_power=1.0)
+
+
+def test_unsupervised_options_with_dictionaries_are_refused(dictionaries):
+    with pytest.raises(ParameterError, match="unsupervised"):
+        separate(EXAMPLE / "mixture.wav", dictionaries=dictionaries, n_components=8)
+
+
+def test_small_fft_grouping_gives_no_librosa_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sep = separate(EXAMPLE / "mixture.wav", n_sources=2, n_components=6,
+                       stft_config=STFTConfig(64, 16), n_iter=5)
+    assert len(sep.groups) == 2
