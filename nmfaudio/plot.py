@@ -154,7 +154,6 @@ def plot_separation(
         masks=separation.masks,
         sample_rate=separation.analysis.sample_rate,
         stft_config=separation.stft,
-        # Recorded by newer Separations; 1 (magnitude) is the pipeline's default.
         spectrogram_power=separation.spectrogram_power,
         log_frequency=log_frequency,
         max_frequency=max_frequency,

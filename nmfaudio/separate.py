@@ -33,7 +33,7 @@ from . import audio as audio_io
 from .dictionary import Dictionary, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import cluster_components
-from .masks import apply_masks, groups_from_labels, masks_from_models
+from .masks import apply_masks, component_models, groups_from_labels, masks_from_models
 from .nmf import NMFResult, nmf
 from .spectral import STFTConfig, istft, spectrogram, stft
 
@@ -414,7 +414,7 @@ def separate(
                                     temporal_weight=temporal_weight)
     groups = groups_from_labels(labels, n_sources=len(names))
     W, H = result.templates, result.activations
-    models = np.stack([W[:, g] @ H[g, :] for g in groups])
+    models = component_models(W, H, groups)
     masks = masks_from_models(models, power=mask_power)
     gains = None
     if X.shape[0] > 1 and channel_masks == "gains":
