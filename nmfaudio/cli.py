@@ -839,8 +839,9 @@ def separate_command(inputs, **params) -> None:
     from low to high spectral centroid. Supervised: --dict NAME.npz per source
     (from `nmfaudio learn`), named after the dictionaries.
 
-    With no MIX.wav, separates the example mixture shipped with nmfaudio (keys + drums)
-    into OUTDIR/example/, like `nmfaudio demo`.
+    With no MIX.wav, like `nmfaudio demo`: learns keys and drums dictionaries from
+    training clips shipped with nmfaudio and separates the example mixture (keys +
+    drums) with them into OUTDIR/example/ (with --sources or --components: unsupervised).
 
     The sources have the mixture's sample rate, channels and length, and add up to it.
     Exit code 1 if any input failed (the others are still written).
@@ -854,7 +855,10 @@ def separate_command(inputs, **params) -> None:
 def demo(**params) -> None:
     """Separate the example mixture shipped with nmfaudio into ./separated/example/.
 
-    Keys and drums, 6 s, 22050 Hz mono; the same as `nmfaudio separate` with no file.
+    Keys and drums, 6 s, 22050 Hz mono. Learns a dictionary per instrument from 6 s of
+    other music played on it (also shipped with nmfaudio), then separates with them;
+    with --sources or --components, separates without dictionaries instead. The same as
+    `nmfaudio separate` with no file.
     """
     _separate_main((), params)
 
