@@ -32,7 +32,7 @@ import numpy as np
 from . import audio as audio_io
 from .dictionary import Dictionary, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
-from .grouping import cluster_components
+from .grouping import cluster_components, component_balance
 from .masks import apply_masks, component_models, groups_from_labels, masks_from_models
 from .nmf import NMFResult, nmf
 from .spectral import STFTConfig, istft, spectrogram, stft
@@ -409,9 +409,11 @@ def separate(
         result = nmf(V, int(n_components), beta=beta, n_iter=n_iter, tol=tol, init=init,
                      l1_activations=l1_activations, seed=seed, dtype=dtype, callback=callback,
                      n_threads=n_threads)
+        balance = (component_balance(np.abs(X), result.templates, result.activations)
+                   if X.shape[0] > 1 else None)
         labels = cluster_components(result.templates, result.activations, int(n_sources),
                                     sample_rate=mix.sample_rate, n_fft=config.n_fft,
-                                    temporal_weight=temporal_weight)
+                                    temporal_weight=temporal_weight, balance=balance)
     groups = groups_from_labels(labels, n_sources=len(names))
     W, H = result.templates, result.activations
     models = component_models(W, H, groups)

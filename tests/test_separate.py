@@ -368,3 +368,17 @@ def test_small_fft_grouping_gives_no_librosa_warning():
         sep = separate(EXAMPLE / "mixture.wav", n_sources=2, n_components=6,
                        stft_config=STFTConfig(64, 16), n_iter=5)
     assert len(sep.groups) == 2
+
+
+def test_component_balance_finds_the_side_of_each_component():
+    from nmfaudio.grouping import component_balance
+
+    rng = np.random.default_rng(0)
+    W = rng.random((20, 2)) + 0.1
+    W[10:, 0] = 0  # component 0 lives in the low bins, component 1 in the high ones
+    W[:10, 1] = 0
+    H = rng.random((2, 30)) + 0.1
+    left, right = np.outer(W[:, 0], H[0]), np.outer(W[:, 1], H[1])
+    magnitudes = np.stack([left + 0.1 * right, 0.1 * left + right])  # 0 left, 1 right
+    balance = component_balance(magnitudes, W, H)
+    np.testing.assert_allclose(balance, [10.0, -10.0], atol=1e-3)  # 10 log10(1 / 0.1)
