@@ -249,13 +249,22 @@ def check_samples(samples, *, source: str = "samples") -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _check_finite(array: np.ndarray, source: str) -> None:
+def _first_nonfinite(array: np.ndarray):
+    """``(count, channel, sample)`` of the NaN/inf values of a (C, N) array, or None."""
     finite = np.isfinite(array)
-    if not finite.all():
-        bad = np.argwhere(~finite)
-        channel, index = (int(i) for i in bad[0])
+    if finite.all():
+        return None
+    bad = np.argwhere(~finite)
+    channel, index = (int(i) for i in bad[0])
+    return len(bad), channel, index
+
+
+def _check_finite(array: np.ndarray, source: str) -> None:
+    found = _first_nonfinite(array)
+    if found is not None:
+        count, channel, index = found
         raise ParameterError(
-            f"{source} contains {len(bad)} NaN or infinite values (first at channel "
+            f"{source} contains {count} NaN or infinite values (first at channel "
             f"{channel}, sample {index}); audio must be finite"
         )
 
@@ -323,12 +332,11 @@ def load(path, *, sample_rate: int | None = None, allow_silent: bool = False) ->
             f"{path!r} contains no samples ({n_channels} channel(s) of 0 frames); "
             "re-export it or pass another file"
         )
-    finite = np.isfinite(samples)
-    if not finite.all():
-        bad = np.argwhere(~finite)
-        channel, index = (int(i) for i in bad[0])
+    found = _first_nonfinite(samples)
+    if found is not None:
+        count, channel, index = found
         raise AudioFileError(
-            f"{path!r} contains {len(bad)} NaN or infinite samples (first at channel "
+            f"{path!r} contains {count} NaN or infinite samples (first at channel "
             f"{channel}, sample {index}, {index / native_rate:.3f} s); repair or re-export it"
         )
     if not allow_silent and not np.any(samples):

@@ -56,7 +56,7 @@ from ._files import commit
 from .dictionary import Dictionary, check_compatible, learn_dictionary
 from .errors import NMFAudioError
 from .evaluate import evaluate_files
-from .nmf import BETA_NAMES
+from .nmf import BETA_NAMES, usable_cores
 from .separate import RATE_POLICIES, separate
 from .spectral import STFTConfig
 
@@ -791,13 +791,6 @@ def separate_file(job: FileJob, model: ModelSettings, out: OutputSettings,
             "traceback": trace, "seconds": time.perf_counter() - start}
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _worker_init() -> None:
     warnings.showwarning = _show_warning
 
@@ -942,7 +935,7 @@ def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
     """``--jobs N``: one file per worker process; results reported in input order."""
     results = [None] * len(jobs)
     # share the cores between the worker processes instead of each taking all of them
-    model = dataclasses.replace(model, n_threads=max(1, _usable_cores() // n_jobs))
+    model = dataclasses.replace(model, n_threads=max(1, usable_cores() // n_jobs))
     next_to_report = 0
     with Progress(len(jobs), f"separating {len(jobs)} files ({n_jobs} jobs)", unit="files",
                   enabled=verbose) as bar, \

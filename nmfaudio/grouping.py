@@ -99,6 +99,14 @@ def component_balance(magnitudes: np.ndarray, W: np.ndarray, H: np.ndarray) -> n
     return balance
 
 
+def check_weight(value, name: str) -> float:
+    """A mixing weight: a real number in [0, 1] (ParameterError naming it otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= value <= 1.0:
+        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _pairwise(features: np.ndarray) -> np.ndarray:
     diff = features[:, None, :] - features[None, :, :]
     return np.sqrt((diff ** 2).sum(axis=-1))
@@ -160,8 +168,7 @@ def cluster_components(
         raise ParameterError(f"W has {K} components but H has {H.shape[0]} rows")
     if not isinstance(n_sources, (int, np.integer)) or not 1 <= n_sources <= K:
         raise ParameterError(f"n_sources must be an integer from 1 to n_components={K}, got {n_sources!r}")
-    if not 0.0 <= temporal_weight <= 1.0:
-        raise ParameterError(f"temporal_weight must be in [0, 1], got {temporal_weight!r}")
+    check_weight(temporal_weight, "temporal_weight")
     if n_sources == 1:
         return np.zeros(K, dtype=int)
 
@@ -176,8 +183,7 @@ def cluster_components(
         balance = np.asarray(balance, dtype=np.float64)
         if balance.shape != (K,) or not np.isfinite(balance).all():
             raise ParameterError(f"balance must be {K} finite values (dB), got shape {balance.shape}")
-        if not 0.0 <= spatial_weight <= 1.0:
-            raise ParameterError(f"spatial_weight must be in [0, 1], got {spatial_weight!r}")
+        check_weight(spatial_weight, "spatial_weight")
         spatial = _normalized(np.abs(balance[:, None] - balance[None, :]))
         distance = (1.0 - spatial_weight) * distance + spatial_weight * spatial
     distance = 0.5 * (distance + distance.T)

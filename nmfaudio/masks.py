@@ -35,7 +35,7 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_power(power) -> float:
+def _check_power(power, name: str = "power") -> float:
     if isinstance(power, np.ndarray) and power.ndim == 0:
         power = power.item()
     if (
@@ -45,7 +45,7 @@ def _check_power(power) -> float:
         or power <= 0
     ):
         raise ParameterError(
-            f"power must be a positive finite number (2 for Wiener-like masks, 1 for "
+            f"{name} must be a positive finite number (2 for Wiener-like masks, 1 for "
             f"magnitude ratios), got {power!r}"
         )
     return float(power)

@@ -834,12 +834,17 @@ def _bisect_surrogate_root(A, B, mu_w0, beta, gamma, n_steps: int = 40):
     return 0.5 * (lo + hi)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _n_lanes(n_threads: Optional[int], n_blocks: int) -> int:
     if n_threads is None:
-        try:
-            n_threads = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            n_threads = os.cpu_count() or 1
+        n_threads = usable_cores()
     return max(1, min(int(n_threads), n_blocks))
 
 

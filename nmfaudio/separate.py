@@ -30,10 +30,10 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import audio as audio_io
-from .dictionary import Dictionary, check_compatible
+from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
-from .grouping import cluster_components, component_balance
-from .masks import apply_masks, component_models, groups_from_labels, masks_from_models
+from .grouping import check_weight, cluster_components, component_balance
+from .masks import _check_power, apply_masks, component_models, groups_from_labels, masks_from_models
 from .nmf import NMFResult, nmf
 from .spectral import STFTConfig, istft, spectrogram, stft
 
@@ -306,12 +306,8 @@ def separate(
         ``dictionaries`` and ``n_sources``).
     """
     # settings that are only used after the NMF are checked before it
-    if isinstance(mask_power, bool) or not isinstance(mask_power, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(mask_power) or mask_power <= 0:
-        raise ParameterError(f"mask_power must be a positive number, got {mask_power!r}")
-    if isinstance(temporal_weight, bool) or not isinstance(temporal_weight, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= temporal_weight <= 1.0:
-        raise ParameterError(f"temporal_weight must be a number in [0, 1], got {temporal_weight!r}")
+    _check_power(mask_power, "mask_power")
+    check_weight(temporal_weight, "temporal_weight")
     if channel_masks not in CHANNEL_MASKS:
         raise ParameterError(f"channel_masks must be one of {CHANNEL_MASKS}, got {channel_masks!r}")
     if on_rate_mismatch not in RATE_POLICIES:
@@ -341,10 +337,9 @@ def separate(
         config = stft_config if stft_config is not None else first.stft
         if config != first.stft:
             raise DictionaryMismatchError(
-                f"the dictionaries were learned with n_fft={first.stft.n_fft}, "
-                f"hop_length={first.stft.hop_length}, window={first.stft.window!r} but the "
-                f"separation asks for n_fft={config.n_fft}, hop_length={config.hop_length}, "
-                f"window={config.window!r}; use the dictionaries' STFT or learn them again"
+                f"the dictionaries were learned with {_describe(first.stft)} but the "
+                f"separation asks for {_describe(config)}; use the dictionaries' STFT or "
+                "learn them again"
             )
         if spectrogram_power != first.spectrogram_power:
             raise DictionaryMismatchError(
