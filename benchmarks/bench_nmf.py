@@ -56,7 +56,7 @@ Ours is also run once, for memory only, on a Fortran-ordered V (the layout
 ``np.abs(librosa.stft(y))`` has), which it has to copy.
 
 Accuracy. The final divergence of both fits is computed the same way,
-``nmfaudio.nmf.beta_divergence(V, W @ H, beta)`` in float64 on the returned factors.
+``nmfaudio.factorization.beta_divergence(V, W @ H, beta)`` in float64 on the returned factors.
 The two do not take identical steps (we update H then W, scikit-learn W then H; the
 floors differ), so only "ours <= sklearn's" and the relative difference are reported.
 
@@ -170,7 +170,7 @@ def initial_factors(F: int, T: int, mean_v: float, seed: int = SEED):
 
 
 def run_ours(V, W0, H0, beta: float, n_iter: int, n_threads: int | None = None):
-    from nmfaudio.nmf import nmf
+    from nmfaudio.factorization import nmf
 
     start = time.perf_counter()
     result = nmf(V, W0.shape[1], beta=beta, templates=W0, activations=H0,
@@ -237,7 +237,7 @@ def peak_extra_bytes(fn: Callable[[], object]) -> int:
 
 def final_divergence(V64: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) -> float:
     """beta_divergence(V, W @ H) in float64: the same formula for every contender."""
-    from nmfaudio.nmf import beta_divergence
+    from nmfaudio.factorization import beta_divergence
 
     return beta_divergence(V64, W.astype(np.float64) @ H.astype(np.float64), beta)
 

@@ -19,11 +19,11 @@ Hann, centred frames), in three ways:
   ``tests/test_quality.py`` does). The sources come out named, in the task's order;
 - unsupervised: ``separate(mixture, n_sources=S, stft_config=config)``, library
   defaults otherwise. Its sources are unnamed: each reference is paired with one
-  estimate by :func:`nmfaudio.evaluate.match_sources` (largest total SI-SDR; it uses the
+  estimate by :func:`nmfaudio.metrics.match_sources` (largest total SI-SDR; it uses the
   true stems, as the README's "oracle" row does, but only to pair whole sources, not to
   assign NMF components).
 
-Scores. :func:`nmfaudio.evaluate.evaluate`: BSS Eval v3 (mir_eval, no permutation
+Scores. :func:`nmfaudio.metrics.evaluate`: BSS Eval v3 (mir_eval, no permutation
 search) SDR, SIR and SAR, and SI-SDR, per source, in dB. Mono tasks use
 ``bss_eval_sources``, exactly as the README's reference scores were computed;
 multichannel tasks (A_stereo_panned) use ``bss_eval_images`` on the (S, C, N) stems,
@@ -150,7 +150,7 @@ def scores(ev) -> dict:
 
 def run_task(folder: Path) -> dict:
     from nmfaudio import STFTConfig, learn_dictionary, load, separate
-    from nmfaudio.evaluate import evaluate, match_sources
+    from nmfaudio.metrics import evaluate, match_sources
 
     meta = json.loads((folder / "task.json").read_text())
     names = list(meta["sources"])

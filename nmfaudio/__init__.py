@@ -1,12 +1,12 @@
 """nmfaudio: audio source separation with nonnegative matrix factorization."""
 
 from .errors import AudioFileError, DictionaryMismatchError, NMFAudioError, ParameterError
-from .nmf import NMFResult, beta_divergence, nmf
+from .factorization import NMFResult, beta_divergence, nmf
 from .audio import Audio, load, save
 from .spectral import STFTConfig
 from .dictionary import Dictionary, learn_dictionary
-from .separate import Separation, separate
-from .evaluate import Evaluation, evaluate
+from .pipeline import Separation, separate
+from .metrics import Evaluation, evaluate
 
 __version__ = "0.1.0"
 

@@ -55,9 +55,9 @@ from . import audio as audio_io
 from ._files import commit
 from .dictionary import Dictionary, check_compatible, learn_dictionary
 from .errors import NMFAudioError
-from .evaluate import evaluate_files
-from .nmf import BETA_NAMES, usable_cores
-from .separate import RATE_POLICIES, separate
+from .metrics import evaluate_files
+from .factorization import BETA_NAMES, usable_cores
+from .pipeline import RATE_POLICIES, separate
 from .spectral import STFTConfig
 
 __all__ = ["CLIError", "cli", "main"]
@@ -435,7 +435,7 @@ class _Transaction:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """What ``separate`` and ``plot`` pass to :func:`nmfaudio.separate.separate`."""
+    """What ``separate`` and ``plot`` pass to :func:`nmfaudio.pipeline.separate`."""
 
     dictionaries: tuple = ()
     dictionary_paths: tuple = ()
@@ -1123,7 +1123,7 @@ def _best_assignment(estimates: dict, references: dict, estimates_dir: str) -> d
     """``{reference name: estimate path}`` maximizing the total SI-SDR (one to one)."""
     from scipy.optimize import linear_sum_assignment
 
-    from .evaluate import si_sdr
+    from .metrics import si_sdr
 
     if len(estimates) < len(references):
         raise CLIError(f"--match best needs at least as many estimates as references: "

@@ -24,7 +24,7 @@ import numpy as np
 from . import audio as audio_io
 from ._files import atomic_write
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
-from .nmf import nmf, parse_beta
+from .factorization import nmf, parse_beta
 from .spectral import STFTConfig, spectrogram, stft
 
 __all__ = ["Dictionary", "learn_dictionary", "check_compatible", "FORMAT_VERSION"]
@@ -247,7 +247,7 @@ def learn_dictionary(
     """Learn one source's templates by NMF of its training recordings.
 
     Every recording is mixed to mono for the spectrogram (the mean over channels of
-    ``|X|**spectrogram_power``, as :func:`nmfaudio.separate.separate` does for mixtures),
+    ``|X|**spectrogram_power``, as :func:`nmfaudio.pipeline.separate` does for mixtures),
     and the spectrograms of all recordings are placed side by side before the NMF.
 
     Parameters
@@ -272,7 +272,7 @@ def learn_dictionary(
         specific to the source, which gained 0.5 to 1.5 dB median SDR in supervised
         separation on ../shared/audio.
     n_iter, tol, seed, dtype, callback, n_threads
-        Passed to :func:`nmfaudio.nmf.nmf`.
+        Passed to :func:`nmfaudio.factorization.nmf`.
 
     Returns
     -------

@@ -21,7 +21,7 @@ chosen, so the functions work on a headless machine and from several threads.
 Callers (the command line) import this module lazily, so that ``nmfaudio`` starts
 without loading matplotlib.
 
-- :func:`plot_separation` draws a :class:`~nmfaudio.separate.Separation`;
+- :func:`plot_separation` draws a :class:`~nmfaudio.pipeline.Separation`;
 - :func:`plot_decomposition` draws the same figure from plain arrays, for any NMF;
 - :func:`save_figure` writes a figure to a file atomically, never overwriting by accident.
 """
@@ -83,7 +83,7 @@ def plot_separation(
     Parameters
     ----------
     separation : Separation
-        The result of :func:`nmfaudio.separate.separate`: its spectrogram V (F, T), NMF
+        The result of :func:`nmfaudio.pipeline.separate`: its spectrogram V (F, T), NMF
         templates W (F, K) and activations H (K, T), component groups, masks (S, F, T)
         and source names, at the sample rate and STFT the separation ran with.
     log_frequency : bool
@@ -112,7 +112,7 @@ def plot_separation(
     Raises
     ------
     ParameterError
-        If ``separation`` is not a :class:`~nmfaudio.separate.Separation`, or an option is
+        If ``separation`` is not a :class:`~nmfaudio.pipeline.Separation`, or an option is
         out of range (see :func:`plot_decomposition`).
 
     See Also
@@ -133,7 +133,7 @@ def plot_separation(
     >>> save_figure(fig, "separation.png")              # doctest: +SKIP
     'separation.png'
     """
-    from .separate import Separation  # the pipeline is already loaded by whoever has one
+    from .pipeline import Separation  # the pipeline is already loaded by whoever has one
 
     if not isinstance(separation, Separation):
         raise ParameterError(

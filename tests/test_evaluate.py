@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from nmfaudio.errors import AudioFileError, NMFAudioError, ParameterError
-from nmfaudio.evaluate import (
+from nmfaudio.metrics import (
     Evaluation,
     MissingDependencyError,
     evaluate,

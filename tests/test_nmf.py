@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nmfaudio.errors import ParameterError
-from nmfaudio.nmf import BETA_NAMES, NMFResult, beta_divergence, nmf, parse_beta
+from nmfaudio.factorization import BETA_NAMES, NMFResult, beta_divergence, nmf, parse_beta
 
 BETAS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
 
@@ -123,7 +123,7 @@ def test_threads_agree_and_are_deterministic(monkeypatch, n_threads):
     """Blocks shared by several threads give the same factors as one thread, every time."""
     import importlib
 
-    core = importlib.import_module("nmfaudio.nmf")
+    core = importlib.import_module("nmfaudio.factorization")
     monkeypatch.setattr(core, "_BLOCK_BYTES", 30 * 8 * 64)  # 8 blocks of 64 columns
     V = low_rank(30, 500, 3, noise=0.1)
     one = nmf(V, 3, n_iter=20, tol=0, seed=0, dtype=np.float64, n_threads=1)
@@ -137,7 +137,7 @@ def test_block_processing_does_not_change_the_result(monkeypatch):
     """Many column blocks (long inputs) give the same factors as one block."""
     import importlib
 
-    core = importlib.import_module("nmfaudio.nmf")  # the package re-exports nmf() under that name
+    core = importlib.import_module("nmfaudio.factorization")
 
     V = low_rank(30, 500, 3, noise=0.1)
     whole = nmf(V, 3, n_iter=20, tol=0, seed=0, dtype=np.float64)
@@ -377,7 +377,7 @@ def test_concurrent_fits_restore_the_blas_thread_count(monkeypatch):
     import threading
 
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is a dependency")
-    core = importlib.import_module("nmfaudio.nmf")
+    core = importlib.import_module("nmfaudio.factorization")
     monkeypatch.setattr(core, "_BLOCK_BYTES", 30 * 8 * 64)  # several blocks -> two lanes
     V = low_rank(30, 600, 3, noise=0.1)
 

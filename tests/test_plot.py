@@ -14,7 +14,7 @@ from matplotlib.image import imread
 
 from nmfaudio.errors import AudioFileError, ParameterError
 from nmfaudio.plot import plot_decomposition, plot_separation, save_figure
-from nmfaudio.separate import separate
+from nmfaudio.pipeline import separate
 from nmfaudio.spectral import STFTConfig
 
 MIXTURE = Path(__file__).resolve().parents[1] / "audio_fixtures" / "example" / "mixture.wav"

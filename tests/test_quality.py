@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nmfaudio import STFTConfig, learn_dictionary, load, separate
-from nmfaudio.evaluate import evaluate, match_sources
+from nmfaudio.metrics import evaluate, match_sources
 
 REFERENCE = {"A_piano_bass_drums": 6.81, "B_speech_music": 4.66, "C_speech_piano_supervised": 8.12}
 FLOOR = {"A_piano_bass_drums": 8.3, "B_speech_music": 5.5, "C_speech_piano_supervised": 8.7}

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from nmfaudio import Audio, Dictionary, STFTConfig, learn_dictionary, load, separate
 from nmfaudio.errors import AudioFileError, DictionaryMismatchError, NMFAudioError, ParameterError
-from nmfaudio.evaluate import evaluate, match_sources
+from nmfaudio.metrics import evaluate, match_sources
 from nmfaudio.grouping import cluster_components
 
 FIXTURES = Path(__file__).resolve().parents[1] / "audio_fixtures"
@@ -302,7 +302,7 @@ def test_short_file_with_many_components_falls_back_to_random_init():
 def test_late_settings_are_checked_before_the_nmf(kwargs, match, monkeypatch):
     import importlib
 
-    pipeline = importlib.import_module("nmfaudio.separate")  # the package exports separate()
+    pipeline = importlib.import_module("nmfaudio.pipeline")  # the package exports separate()
 
     def fail(*args, **kw):  # the NMF must not even start
         raise AssertionError("nmf ran before the settings were checked")

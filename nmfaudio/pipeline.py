@@ -34,7 +34,7 @@ from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import check_weight, cluster_components, component_balance
 from .masks import _check_power, apply_masks, component_models, groups_from_labels, masks_from_models
-from .nmf import NMFResult, nmf
+from .factorization import NMFResult, nmf
 from .spectral import STFTConfig, istft, spectrogram, stft
 
 __all__ = ["separate", "Separation", "RATE_POLICIES"]
@@ -263,11 +263,11 @@ def separate(
         V = mean over channels of ``|X|**spectrogram_power`` (1 = magnitude). Default:
         the dictionaries' power, or 1 without dictionaries.
     l1_activations : float >= 0, optional
-        Sparsity of the activations (see :func:`nmfaudio.nmf.nmf`). Default: 0.3 with
+        Sparsity of the activations (see :func:`nmfaudio.factorization.nmf`). Default: 0.3 with
         dictionaries (sparse codes over a fixed dictionary separate better), 0 without.
         For KL the value does not depend on the level of the recording.
     n_iter, tol, seed, dtype, callback, n_threads
-        Passed to :func:`nmfaudio.nmf.nmf`.
+        Passed to :func:`nmfaudio.factorization.nmf`.
     stft_config : STFTConfig, optional
         Default: the dictionaries' STFT, or ``STFTConfig()`` (2048 / 512, Hann).
     on_rate_mismatch : {"resample", "error"}
@@ -285,7 +285,7 @@ def separate(
         into each other's side (measured on A_stereo_panned: every stem's channel
         balance within 1 dB of the reference, median SDR +0.4 dB over "shared").
     init : {"nndsvda", "random"}
-        Unsupervised mode: initialization of the NMF (see :func:`nmfaudio.nmf.nmf`).
+        Unsupervised mode: initialization of the NMF (see :func:`nmfaudio.factorization.nmf`).
         NNDSVDa (default) gave the same grouping for every seed in our measurements;
         random starts varied by several dB.
 
