@@ -275,7 +275,11 @@ def _check_nonnegative(X, name: str, *, ndim: int) -> np.ndarray:
     Uses min/max reductions (which propagate NaN) rather than boolean masks, so the check
     allocates nothing of the size of X.
     """
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except (ValueError, TypeError):  # ragged nested lists
+        raise ParameterError(f"{name} must be a rectangular numeric array (all rows of the "
+                             "same length), e.g. a 2-D np.ndarray") from None
     if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
         raise ParameterError(f"{name} must be a real numeric array, got dtype {X.dtype}")
     if X.ndim != ndim:
@@ -485,7 +489,10 @@ def nmf(
     True
     """
     beta = parse_beta(beta)
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ParameterError(f"dtype must be np.float32 or np.float64, got {dtype!r}") from None
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ParameterError(f"dtype must be float32 or float64, got {dtype}")
     V_in = _check_nonnegative(V, "V", ndim=2)

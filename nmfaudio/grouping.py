@@ -108,8 +108,13 @@ def check_weight(value, name: str) -> float:
 
 
 def _pairwise(features: np.ndarray) -> np.ndarray:
-    diff = features[:, None, :] - features[None, :, :]
-    return np.sqrt((diff ** 2).sum(axis=-1))
+    """Euclidean distances between the rows, shape=(K, K), in O(K^2) memory.
+
+    (Broadcasting ``features[:, None] - features[None]`` would hold a (K, K, D) array.)
+    """
+    from scipy.spatial.distance import cdist
+
+    return cdist(features, features)
 
 
 def _normalized(distance: np.ndarray) -> np.ndarray:
