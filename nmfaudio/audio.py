@@ -24,7 +24,8 @@ import soundfile as sf
 from ._files import atomic_write, check_destination
 from .errors import AudioFileError, ParameterError
 
-__all__ = ["Audio", "SaveReport", "load", "save", "check_samples", "resample"]
+__all__ = ["Audio", "SaveReport", "load", "save", "check_samples", "resample", "AudioReader",
+           "AudioWriter", "open_source"]
 
 #: Sample encodings :func:`save` writes, and its ways of handling peaks beyond full scale.
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
@@ -145,6 +146,17 @@ class Audio:
     def duration(self) -> float:
         """Length in seconds, ``N / sample_rate``."""
         return self.n_samples / self.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """``samples[:, start:stop]`` as a new array, zeros outside the recording.
+
+        The interface of :class:`AudioReader`, so that streaming code takes either.
+        """
+        out = np.zeros((self.n_channels, stop - start), dtype=np.float32)
+        lo, hi = max(int(start), 0), min(int(stop), self.n_samples)
+        if hi > lo:
+            out[:, lo - start:hi - start] = self.samples[:, lo:hi]
+        return out
 
     def __repr__(self) -> str:
         # The default repr would print the samples; this one says what a reader needs.
@@ -567,3 +579,224 @@ def _write_atomically(path: str, samples: np.ndarray, sample_rate: int, subtype:
         with sf.SoundFile(handle, mode="w", samplerate=sample_rate, channels=samples.shape[0],
                           subtype=subtype, format=fmt) as sound:
             sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class AudioReader:
+    """A file read in blocks: ``read(start, stop)`` -> float32 samples (C, stop - start).
+
+    What :mod:`nmfaudio.streaming` computes the STFT from, chunk by chunk, so that a
+    recording never has to be in memory as a whole. Samples outside the file
+    (``start < 0`` or ``stop > n_samples``) are zeros: the STFT's centre padding.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file soundfile can read (WAV, FLAC, OGG, ...). Use :func:`open_source`, which
+        falls back to decoding into memory for other formats.
+
+    Attributes
+    ----------
+    n_channels, n_samples, sample_rate : int
+    path : str
+
+    Raises
+    ------
+    AudioFileError
+        When the file is missing, unreadable, empty, or (from ``read``) holds NaN or
+        infinite samples, naming the file and the position.
+    """
+
+    def __init__(self, path) -> None:
+        path = _check_path_type(path)
+        _check_readable(path)
+        try:
+            info = sf.info(path)
+        except (sf.SoundFileError, RuntimeError) as err:
+            raise AudioFileError(f"{path!r} is not an audio file soundfile can read ({err})") from err
+        self.path = path
+        self.n_channels = int(info.channels)
+        self.n_samples = int(info.frames)
+        self.sample_rate = int(info.samplerate)
+        if self.n_samples == 0:
+            raise AudioFileError(
+                f"{path!r} contains no samples ({self.n_channels} channel(s) of 0 frames); "
+                "re-export it or pass another file"
+            )
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.n_samples / self.sample_rate
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        out = np.zeros((self.n_channels, stop - start), dtype=np.float32)
+        lo, hi = max(int(start), 0), min(int(stop), self.n_samples)
+        if hi <= lo:
+            return out
+        try:
+            with sf.SoundFile(self.path) as sound:
+                sound.seek(lo)
+                data = sound.read(hi - lo, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError, OSError) as err:
+            raise AudioFileError(f"{self.path!r} cannot be read at sample {lo}: {err}") from err
+        if data.shape[0] != hi - lo:
+            raise AudioFileError(
+                f"{self.path!r} ended after {lo + data.shape[0]} samples, though its header "
+                f"says {self.n_samples}; the file is truncated: re-export it"
+            )
+        found = _first_nonfinite(data.T)
+        if found is not None:
+            count, channel, index = found
+            raise AudioFileError(
+                f"{self.path!r} contains NaN or infinite samples (first at channel {channel}, "
+                f"sample {lo + index}, {(lo + index) / self.sample_rate:.3f} s); repair or "
+                "re-export it"
+            )
+        out[:, lo - start:hi - start] = data.T
+        return out
+
+
+def _check_readable(path: str) -> None:
+    if not os.path.exists(path):
+        raise AudioFileError(f"{path!r}: file does not exist; check the path")
+    if os.path.isdir(path):
+        raise AudioFileError(f"{path!r} is a directory, not an audio file; pass a file in it")
+    if not os.access(path, os.R_OK):
+        raise AudioFileError(f"{path!r} cannot be read: permission denied")
+
+
+def open_source(path):
+    """An :class:`AudioReader` for ``path``, or, for formats only librosa decodes (MP3,
+    AAC...), the whole file decoded into memory (an :class:`Audio` with ``read``).
+
+    Returns
+    -------
+    AudioReader or Audio
+        Either has ``n_channels``, ``n_samples``, ``sample_rate``, ``path`` and
+        ``read(start, stop)``.
+    """
+    path = _check_path_type(path)
+    _check_readable(path)
+    try:
+        sf.info(path)
+    except (sf.SoundFileError, RuntimeError):
+        return load(path)
+    return AudioReader(path)
+
+
+class AudioWriter:
+    """Write a file block by block, atomically: it appears under ``path`` only on ``close()``.
+
+    The blocks go to a hidden temporary file beside ``path`` (as :func:`save` does);
+    ``close()`` flushes, syncs and renames it, ``abort()`` (or any exception inside a
+    ``with`` block) removes it, so an interrupted or failed run leaves nothing under the
+    final name.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final file; its extension chooses the format.
+    n_channels, sample_rate : int
+    subtype : {"PCM_16", "PCM_24", "FLOAT"}
+    on_clip : {"clip", "error"}
+        For integer subtypes, samples beyond full scale are clipped (and counted in
+        ``n_clipped``) or raise ParameterError. (Scaling by the peak, as :func:`save`
+        can, would need the whole signal before the first block is written.)
+    overwrite : bool
+
+    Attributes
+    ----------
+    peak : float
+        Largest ``|sample|`` written so far (before clipping).
+    n_clipped : int
+        Samples clipped so far.
+    """
+
+    def __init__(self, path, *, n_channels: int, sample_rate: int, subtype: str = "PCM_16",
+                 on_clip: str = "clip", overwrite: bool = False) -> None:
+        from ._files import commit, temporary_name
+
+        self.path = _check_path_type(path)
+        self.sample_rate = _check_sample_rate(sample_rate)
+        if subtype not in SUBTYPES:
+            raise ParameterError(f"subtype must be one of {SUBTYPES}, got {subtype!r}")
+        if on_clip not in ("clip", "error"):
+            raise ParameterError(f"on_clip must be 'clip' or 'error' when writing in blocks, got {on_clip!r}")
+        fmt = _format_for(self.path, subtype)
+        check_destination(self.path, overwrite=overwrite)
+        self.subtype, self.on_clip, self.overwrite = subtype, on_clip, overwrite
+        self.n_channels = int(n_channels)
+        self.peak, self.n_clipped, self.n_written = 0.0, 0, 0
+        self._commit = commit
+        try:
+            self._tmp, fd = temporary_name(self.path)
+        except OSError as err:
+            raise AudioFileError(f"cannot write {self.path!r}: {err.strerror or err}") from err
+        os.close(fd)
+        try:
+            self._sound = sf.SoundFile(self._tmp, mode="w", samplerate=self.sample_rate,
+                                       channels=self.n_channels, subtype=subtype, format=fmt)
+        except (sf.SoundFileError, RuntimeError, OSError) as err:
+            self._remove_tmp()
+            raise AudioFileError(f"cannot write {self.path!r}: {err}") from err
+
+    def write(self, block: np.ndarray) -> None:
+        """Append samples of shape (C, n)."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.n_channels:
+            raise ParameterError(f"block must have shape ({self.n_channels}, n), got {block.shape}")
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        if self.subtype != "FLOAT" and self.peak > 1.0:
+            beyond = np.abs(block) > 1.0
+            if beyond.any():
+                if self.on_clip == "error":
+                    self.abort()
+                    raise ParameterError(
+                        f"samples for {self.path!r} peak at {self.peak:.6g}, beyond the full "
+                        f"scale 1.0 of subtype {self.subtype!r}; use subtype='FLOAT'")
+                self.n_clipped += int(np.count_nonzero(beyond))
+                block = np.clip(block, -1.0, 1.0)
+        try:
+            self._sound.write(np.ascontiguousarray(block.T))
+        except (sf.SoundFileError, RuntimeError, OSError) as err:
+            self.abort()
+            raise AudioFileError(f"cannot write {self.path!r}: {err}") from err
+        self.n_written += block.shape[1]
+
+    def close(self) -> SaveReport:
+        """Finish the file and give it its final name."""
+        try:
+            self._sound.close()
+            with open(self._tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            self._commit(self._tmp, self.path, overwrite=self.overwrite)
+        except (OSError, RuntimeError) as err:
+            self._remove_tmp()
+            raise AudioFileError(f"cannot write {self.path!r}: {err}") from err
+        return SaveReport(path=self.path, peak=self.peak, gain=1.0, n_clipped=self.n_clipped)
+
+    def abort(self) -> None:
+        """Remove the temporary file; nothing appears under ``path``."""
+        try:
+            self._sound.close()
+        except Exception:  # noqa: BLE001  (best effort while already failing)
+            pass
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        try:
+            os.unlink(self._tmp)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            self.abort()
