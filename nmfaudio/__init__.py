@@ -5,7 +5,7 @@ from .factorization import NMFResult, beta_divergence, nmf
 from .audio import Audio, load, save
 from .spectral import STFTConfig
 from .dictionary import Dictionary, learn_dictionary
-from .pipeline import Separation, separate
+from .pipeline import Separation, separate, separate_stft
 from .metrics import Evaluation, evaluate
 
 __version__ = "0.1.0"
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "nmf",
     "separate",
+    "separate_stft",
     "Separation",
     "learn_dictionary",
     "Dictionary",

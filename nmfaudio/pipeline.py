@@ -3,12 +3,23 @@
 The one place that knows the whole flow (see DESIGN.md)::
 
     audio (C, N) --stft--> X (C, F, T) --mean_c |X|^p--> V (F, T) --nmf--> W (F, K), H (K, T)
-      --groups--> masks (S, F, T), sum_s M_s = 1 --M_s * X, istft--> sources (S, C, N)
+      --groups--> masks (S, C, F, T), sum_s M_s = 1 --M_s * X--> source STFTs (S, C, F, T)
+      --istft--> sources (S, C, N)
 
 Because the masks sum to one in every bin and the inverse STFT is linear, the sources
-add up to the mixture (to float rounding). One mask per source, computed from the
-channel-averaged spectrogram, is applied to every channel, so stereo in gives stereo out
-with the panning of each source kept.
+add up to the mixture (to float rounding). The masks come from the channel-averaged
+spectrogram, so stereo in gives stereo out with the panning of each source kept.
+
+Entry points:
+
+- :func:`separate_stft` works on a complex STFT ``X`` that the caller computed (any
+  transform settings described by an :class:`~nmfaudio.spectral.STFTConfig`) and returns
+  the source STFTs and the masks actually applied;
+- :func:`separate` is a thin wrapper for signals: read (a file, an ``Audio`` or a numpy
+  array), STFT, :func:`separate_stft`, inverse STFT;
+- :func:`separation_settings` checks the mode rules and fills in the defaults, with no
+  audio: both functions above call it, and so can a front end (the CLI) that wants to
+  fail before reading anything.
 
 Two modes:
 
@@ -17,14 +28,17 @@ Two modes:
   ``n_free > 0`` adds that many learned components as one more source, ``"other"``
   (semi-supervised NMF);
 - unsupervised: ``n_sources=S, n_components=K`` factorizes with K components and groups
-  them into S sources with :func:`nmfaudio.grouping.cluster_components`.
+  them into S sources (:func:`group_components`).
+
+The steps after the factorization (component models, masks, applying them) each take a
+block of frames, so that they can run on a part of ``X`` at a time.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -33,35 +47,84 @@ from . import audio as audio_io
 from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import check_weight, cluster_components, component_balance
-from .masks import _check_power, apply_masks, component_models, groups_from_labels, masks_from_models
+from .masks import _check_power, component_models, groups_from_labels, masks_from_models
 from .factorization import NMFResult, nmf
-from .spectral import STFTConfig, istft, spectrogram, stft
+from .spectral import STFTConfig, _check_rate, _check_stft_matrix, istft, spectrogram
+from .spectral import stft as stft_transform
 
-__all__ = ["separate", "Separation", "RATE_POLICIES"]
+__all__ = [
+    "separate",
+    "separate_stft",
+    "Separation",
+    "SeparationSettings",
+    "separation_settings",
+    "group_components",
+    "source_masks",
+    "channel_gains",
+    "RATE_POLICIES",
+    "CHANNEL_MASKS",
+]
+
+# The defaults of separate(), separate_stft() and separation_settings(), kept here once
+# so that front ends (the CLI) show and use the same values.
 
 #: Sparsity used with dictionaries unless told otherwise; chosen on the tasks of
 #: ../shared/audio (benchmarks/bench_quality.py), where it gained 1 to 2 dB median SDR.
 DEFAULT_L1_SUPERVISED = 0.3
+#: Sparsity without dictionaries unless told otherwise.
+DEFAULT_L1_UNSUPERVISED = 0.0
+#: Divergence without dictionaries (with them: the dictionaries' beta).
+DEFAULT_BETA = "kl"
+#: Spectrogram power without dictionaries (with them: the dictionaries' power).
+DEFAULT_SPECTROGRAM_POWER = 1.0
+#: Exponent of the soft masks (2 = Wiener-like).
+DEFAULT_MASK_POWER = 2.0
+#: Maximum NMF iterations and relative tolerance.
+DEFAULT_N_ITER = 300
+DEFAULT_TOL = 1e-5
+#: Seed of the NMF initialization.
+DEFAULT_SEED = 0
+#: Unsupervised grouping: weight of activation correlation.
+DEFAULT_TEMPORAL_WEIGHT = 0.3
+#: Unsupervised NMF initialization.
+DEFAULT_INIT = "nndsvda"
 
-#: How multichannel masks are made (see :func:`separate`).
+#: How multichannel masks are made (see :func:`separate`); the first is the default.
 CHANNEL_MASKS = ("gains", "shared")
 
-#: What to do when a dictionary's sample rate differs from the mixture's.
+#: What to do when a dictionary's sample rate differs from the mixture's; the first is
+#: the default.
 RATE_POLICIES = ("resample", "error")
+
+
+def default_n_components(n_sources: int) -> int:
+    """Unsupervised default number of NMF components for ``n_sources`` sources."""
+    return max(16, 4 * int(n_sources) + 4)
+
+
+# --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True, eq=False)
 class Separation:
-    """The outcome of :func:`separate`.
+    """The outcome of :func:`separate` or :func:`separate_stft`.
 
     Attributes
     ----------
-    sources : np.ndarray, shape=(S, C, N), float32
+    sources : np.ndarray, shape=(S, C, N), float32, or None
         One signal per source, with the mixture's channels and length; they add up to
-        the mixture.
+        the mixture. None from :func:`separate_stft`, which has no signal to invert to
+        (use :func:`nmfaudio.spectral.istft` on ``source_stfts``).
     source_names : tuple of str, length S
         Names of the sources (dictionary names, ``"other"`` for free components, or
         ``"source1"``... in unsupervised mode, ordered from low to high spectral centroid).
+    source_stfts : np.ndarray, shape=(S, C, F, T), complex
+        The masked STFT of each source, ``applied_masks * X`` (the dtype of X);
+        ``source_stfts.sum(axis=0)`` equals X to float rounding. At the analysis rate.
+    applied_masks : np.ndarray, shape=(S, C, F, T)
+        The masks actually applied to each channel, summing to 1 over sources in every
+        bin. With ``channel_masks="shared"`` (or mono) every channel has ``masks``, and
+        this is a read-only broadcast view of it (no extra memory).
     masks : np.ndarray, shape=(S, F, T)
         The soft masks of the channel-averaged model, summing to 1 over sources in
         every bin (with ``channel_gains``, each channel's masks are these reweighted).
@@ -71,11 +134,6 @@ class Separation:
         The factorization (templates (F, K), activations (K, T), loss history).
     spectrogram : np.ndarray, shape=(F, T)
         The mixture's spectrogram V that was factorized.
-    mixture : Audio
-        The mixture as given.
-    analysis : Audio
-        The mixture at the rate the separation ran at (the dictionaries' rate); the same
-        object as ``mixture`` unless it had to be resampled.
     channel_gains : np.ndarray, shape=(S, C), or None
         Each source's fitted gain in each channel (multichannel input with
         ``channel_masks="gains"``), else None.
@@ -85,6 +143,14 @@ class Separation:
         The exponent of the soft masks.
     spectrogram_power : float
         The power of the spectrogram that was factorized (1 = magnitude).
+    analysis_rate : int
+        The sample rate (Hz) the STFT was taken at: the dictionaries' rate when
+        :func:`separate` had to resample the mixture, else the mixture's.
+    mixture : Audio or None
+        The mixture as given to :func:`separate` (None from :func:`separate_stft`).
+    analysis : Audio or None
+        The mixture at the rate the separation ran at; the same object as ``mixture``
+        unless it had to be resampled (None from :func:`separate_stft`).
     residual : np.ndarray, shape=(C, N), or None
         When the mixture was resampled to the dictionaries' rate: what the sources do
         not carry (``mixture - sum(sources)``; above the dictionaries' Nyquist frequency
@@ -92,24 +158,27 @@ class Separation:
         when no resampling was needed (then the sources alone add up to the mixture).
     """
 
-    sources: np.ndarray
     source_names: tuple
+    source_stfts: np.ndarray
+    applied_masks: np.ndarray
     masks: np.ndarray
     groups: tuple
     nmf: NMFResult
     spectrogram: np.ndarray
-    mixture: "audio_io.Audio"
-    analysis: "audio_io.Audio"
     channel_gains: Optional[np.ndarray]
     stft: STFTConfig
     mask_power: float
-    spectrogram_power: float = 1.0
+    spectrogram_power: float
+    analysis_rate: int
+    sources: Optional[np.ndarray] = None
+    mixture: Optional["audio_io.Audio"] = None
+    analysis: Optional["audio_io.Audio"] = None
     residual: Optional[np.ndarray] = None
 
     @property
     def sample_rate(self) -> int:
-        """Sample rate of the sources (Hz)."""
-        return self.mixture.sample_rate
+        """Sample rate of the sources (Hz): the mixture's, or the STFT's without one."""
+        return self.mixture.sample_rate if self.mixture is not None else self.analysis_rate
 
     @property
     def n_sources(self) -> int:
@@ -118,6 +187,9 @@ class Separation:
 
     def source(self, name: str) -> np.ndarray:
         """The signal of the source called ``name``, shape=(C, N)."""
+        if self.sources is None:
+            raise ParameterError("this separation has no signals (it came from separate_stft); "
+                                 "use source_stfts and nmfaudio.spectral.istft")
         try:
             return self.sources[self.source_names.index(name)]
         except ValueError:
@@ -130,9 +202,12 @@ class Separation:
         one component at a time, so memory stays at one complex STFT and a few (F, T)
         arrays whatever K (the output itself is K * C * N floats).
         """
+        if self.analysis is None:
+            raise ParameterError("component_signals needs the mixture's signal; this "
+                                 "separation came from separate_stft (use separate)")
         W, H = self.nmf.templates, self.nmf.activations
         K, p = W.shape[1], self.mask_power
-        X = stft(self.analysis.samples, self.stft)
+        X = stft_transform(self.analysis.samples, self.stft)
         # Two passes over the components, so that memory stays at a few (F, T) arrays
         # however many components there are: first the per-bin largest model and the
         # sum of (model / largest)^p, then one mask and one inverse STFT at a time.
@@ -156,6 +231,207 @@ class Separation:
                 signal = _resample_exact(signal, self.analysis.sample_rate, self.mixture)
             out[k] = signal
         return out
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, eq=False)
+class SeparationSettings:
+    """The settings of one separation, checked and with every default filled in.
+
+    Made by :func:`separation_settings`; needs no audio, so a front end can check a
+    command line before reading any file.
+
+    Attributes
+    ----------
+    supervised : bool
+        True with dictionaries.
+    dictionaries : tuple of Dictionary
+        The dictionaries (empty when unsupervised).
+    source_names : tuple of str, length S
+        The names the sources will have. Unsupervised, the sources are ordered by
+        spectral centroid after the factorization.
+    n_components : int
+        K, the number of NMF components (dictionary templates + ``n_free`` when
+        supervised).
+    n_free, n_sources : int
+        Free components (supervised) and number of sources S.
+    beta, spectrogram_power, l1_activations, mask_power, stft, init, temporal_weight,
+    channel_masks, on_rate_mismatch
+        As in :func:`separate`, with the defaults resolved.
+    """
+
+    supervised: bool
+    dictionaries: tuple
+    source_names: tuple
+    n_components: int
+    n_free: int
+    n_sources: int
+    beta: Union[float, str]
+    spectrogram_power: float
+    l1_activations: float
+    mask_power: float
+    stft: STFTConfig
+    init: str
+    temporal_weight: float
+    channel_masks: str
+    on_rate_mismatch: str
+
+    @property
+    def sample_rate(self) -> Optional[int]:
+        """The dictionaries' sample rate (Hz), the rate the separation runs at; None
+        when unsupervised (any rate)."""
+        return self.dictionaries[0].sample_rate if self.supervised else None
+
+    def labels(self) -> np.ndarray:
+        """Supervised: the source number of each component, shape=(K,)."""
+        labels = [np.full(d.n_components, i) for i, d in enumerate(self.dictionaries)]
+        labels.append(np.full(self.n_free, len(self.dictionaries)))
+        return np.concatenate(labels)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def separation_settings(
+    *,
+    dictionaries: Optional[Sequence[Dictionary]] = None,
+    n_free: int = 0,
+    n_sources: Optional[int] = None,
+    n_components: Optional[int] = None,
+    source_names: Optional[Sequence[str]] = None,
+    beta: Union[None, float, str] = None,
+    mask_power: float = DEFAULT_MASK_POWER,
+    spectrogram_power: Optional[float] = None,
+    l1_activations: Optional[float] = None,
+    stft: Optional[STFTConfig] = None,
+    on_rate_mismatch: str = RATE_POLICIES[0],
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+    init: str = DEFAULT_INIT,
+    channel_masks: str = CHANNEL_MASKS[0],
+) -> SeparationSettings:
+    """Check a separation's mode and options and fill in the defaults.
+
+    The rules of :func:`separate` and :func:`separate_stft` in one place: exactly one of
+    ``dictionaries`` (supervised) and ``n_sources`` (unsupervised); ``n_free`` only with
+    dictionaries; ``n_components`` and ``source_names`` only without; with dictionaries,
+    the STFT and spectrogram power must be theirs. Parameters are those of
+    :func:`separate` (``stft`` is its ``stft_config``); the NMF's own arguments (``beta``
+    values, ``l1_activations``, ``init`` names) are checked by
+    :func:`nmfaudio.factorization.nmf`.
+
+    Returns
+    -------
+    SeparationSettings
+        Defaults: ``beta`` and ``spectrogram_power`` the dictionaries' (else "kl" and 1),
+        ``stft`` the dictionaries' (else ``STFTConfig()``), ``l1_activations`` 0.3 with
+        dictionaries (else 0), ``n_components`` ``max(16, 4 * n_sources + 4)``.
+
+    Raises
+    ------
+    ParameterError
+        A setting is out of range, or the mode is unclear (both or neither of
+        ``dictionaries`` and ``n_sources``).
+    DictionaryMismatchError
+        The dictionaries do not fit each other, or the STFT or spectrogram power asked
+        for is not theirs.
+    """
+    # settings that are only used after the NMF are checked before it
+    mask_power = _check_power(mask_power, "mask_power")
+    check_weight(temporal_weight, "temporal_weight")
+    if channel_masks not in CHANNEL_MASKS:
+        raise ParameterError(f"channel_masks must be one of {CHANNEL_MASKS}, got {channel_masks!r}")
+    if on_rate_mismatch not in RATE_POLICIES:
+        raise ParameterError(f"on_rate_mismatch must be one of {RATE_POLICIES}, got {on_rate_mismatch!r}")
+    if not _is_count(n_free) or n_free < 0:
+        raise ParameterError(f"n_free must be a nonnegative integer, got {n_free!r}")
+    supervised = dictionaries is not None
+    if supervised == (n_sources is not None):
+        raise ParameterError(
+            "give either dictionaries (supervised) or n_sources (unsupervised), not both or neither"
+        )
+    if supervised:
+        mode = _supervised_settings(dictionaries, n_free, n_components, source_names, beta,
+                                    spectrogram_power, stft)
+    else:
+        mode = _unsupervised_settings(n_sources, n_free, n_components, source_names, beta,
+                                      spectrogram_power, stft)
+    if not isinstance(mode["stft"], STFTConfig):
+        raise ParameterError(f"stft_config must be an STFTConfig, got {type(mode['stft']).__name__}")
+    if l1_activations is None:
+        l1_activations = DEFAULT_L1_SUPERVISED if supervised else DEFAULT_L1_UNSUPERVISED
+    return SeparationSettings(
+        supervised=supervised, n_free=int(n_free), l1_activations=l1_activations,
+        mask_power=mask_power, init=init, temporal_weight=temporal_weight,
+        channel_masks=channel_masks, on_rate_mismatch=on_rate_mismatch, **mode)
+
+
+def _supervised_settings(dictionaries, n_free, n_components, source_names, beta,
+                         spectrogram_power, config) -> dict:
+    if n_components is not None or source_names is not None:
+        raise ParameterError(
+            "n_components and source_names are for unsupervised separation; with "
+            "dictionaries the sources are named after them (n_free adds 'other')"
+        )
+    dictionaries = tuple(dictionaries)
+    check_compatible(dictionaries)
+    first = dictionaries[0]
+    if beta is None:
+        beta = first.beta
+    if spectrogram_power is None:
+        spectrogram_power = first.spectrogram_power
+    config = config if config is not None else first.stft
+    if config != first.stft:
+        raise DictionaryMismatchError(
+            f"the dictionaries were learned with {_describe(first.stft)} but the "
+            f"separation asks for {_describe(config)}; use the dictionaries' STFT or "
+            "learn them again"
+        )
+    if spectrogram_power != first.spectrogram_power:
+        raise DictionaryMismatchError(
+            f"the dictionaries were learned on power {first.spectrogram_power:g} spectrograms "
+            f"but spectrogram_power={spectrogram_power:g} was asked for"
+        )
+    names = [d.name for d in dictionaries]
+    if n_free:
+        if "other" in names:
+            raise ParameterError("a dictionary is named 'other', the name of the free components; rename it")
+        names.append("other")
+    return {"dictionaries": dictionaries, "source_names": tuple(names), "beta": beta,
+            "spectrogram_power": float(spectrogram_power), "stft": config,
+            "n_components": sum(d.n_components for d in dictionaries) + int(n_free),
+            "n_sources": len(names)}
+
+
+def _unsupervised_settings(n_sources, n_free, n_components, source_names, beta,
+                           spectrogram_power, config) -> dict:
+    beta = DEFAULT_BETA if beta is None else beta
+    spectrogram_power = DEFAULT_SPECTROGRAM_POWER if spectrogram_power is None else spectrogram_power
+    config = config if config is not None else STFTConfig()
+    if not _is_count(n_sources) or n_sources < 1:
+        raise ParameterError(f"n_sources must be a positive integer, got {n_sources!r}")
+    if n_components is None:
+        n_components = default_n_components(n_sources)
+    if not isinstance(n_components, (int, np.integer)) or n_components < n_sources:
+        raise ParameterError(
+            f"n_components must be an integer >= n_sources ({n_sources}), got {n_components!r}"
+        )
+    if n_free:
+        raise ParameterError("n_free is for supervised separation (with dictionaries)")
+    if source_names is None:
+        names = [f"source{i + 1}" for i in range(n_sources)]
+    else:
+        names = [str(n) for n in source_names]
+        if len(names) != n_sources or len(set(names)) != len(names):
+            raise ParameterError(f"source_names must be {n_sources} distinct names, got {names}")
+    return {"dictionaries": (), "source_names": tuple(names), "beta": beta,
+            "spectrogram_power": spectrogram_power, "stft": config,
+            "n_components": int(n_components), "n_sources": int(n_sources)}
+
+
+# --------------------------------------------------------------------------- steps
 
 
 def _resample_exact(samples: np.ndarray, rate: int, like: "audio_io.Audio") -> np.ndarray:
@@ -198,14 +474,245 @@ def channel_gains(X: np.ndarray, models: np.ndarray, *, spectrogram_power: float
     return gains
 
 
-def _load_mixture(mixture) -> "audio_io.Audio":
+def source_masks(models: np.ndarray, *, mask_power: float, n_channels: int,
+                 gains: Optional[np.ndarray] = None) -> tuple:
+    """The masks of a block of frames: the channel-averaged ones and those applied.
+
+    Parameters
+    ----------
+    models : np.ndarray, shape=(S, F, T)
+        Each source's model spectrogram (:func:`nmfaudio.masks.component_models`) for
+        these frames.
+    mask_power : float > 0
+        p in ``m_s^p / sum_j m_j^p``.
+    n_channels : int
+        C, the channels of the STFT the masks are for.
+    gains : np.ndarray, shape=(S, C), optional
+        Each source's gain in each channel (:func:`channel_gains`); each channel's masks
+        are then ``g[s, c] m_s^p / sum_j g[j, c] m_j^p``. None: every channel gets the
+        same masks.
+
+    Returns
+    -------
+    masks : np.ndarray, shape=(S, F, T)
+        The masks of the channel-averaged model.
+    applied : np.ndarray, shape=(S, C, F, T)
+        The masks of each channel; a read-only broadcast view of ``masks`` without
+        ``gains``. Both sum to 1 over sources in every bin.
+    """
+    masks = masks_from_models(models, power=mask_power)
+    if gains is None:
+        shape = (masks.shape[0], n_channels) + masks.shape[1:]
+        return masks, np.broadcast_to(masks[:, None], shape)
+    applied = np.empty((masks.shape[0], n_channels) + masks.shape[1:], dtype=masks.dtype)
+    for c in range(n_channels):
+        # M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p: still sums to 1 in every bin
+        weighted = models * (gains[:, c] ** (1.0 / mask_power))[:, None, None]
+        applied[:, c] = masks_from_models(weighted, power=mask_power)
+    return masks, applied
+
+
+def _apply(applied: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``applied * X`` for a block of frames: (S, C, F, T) masks on (C, F, T), dtype of X."""
+    return applied.astype(np.finfo(X.dtype).dtype, copy=False) * X[None]
+
+
+def group_components(X: np.ndarray, result: NMFResult, n_sources: int, *, sample_rate: int,
+                     n_fft: int, temporal_weight: float) -> np.ndarray:
+    """Unsupervised: the source number of each NMF component, shape=(K,).
+
+    The one step that decides how blind components become sources (currently
+    :func:`nmfaudio.grouping.cluster_components`, with each component's channel balance
+    for multichannel X).
+
+    Parameters
+    ----------
+    X : np.ndarray, shape=(C, F, T), complex
+        The mixture's STFT.
+    result : NMFResult
+        The factorization of its spectrogram.
+    n_sources : int
+        S.
+    sample_rate, n_fft : int
+        The STFT's sample rate (Hz) and frame length, for the frequency of each bin.
+    temporal_weight : float in [0, 1]
+        Weight of activation correlation.
+    """
+    balance = (component_balance(np.abs(X), result.templates, result.activations)
+               if X.shape[0] > 1 else None)
+    return cluster_components(result.templates, result.activations, int(n_sources),
+                              sample_rate=sample_rate, n_fft=n_fft,
+                              temporal_weight=temporal_weight, balance=balance)
+
+
+def _factorize(V: np.ndarray, settings: SeparationSettings, **nmf_args) -> NMFResult:
+    """The NMF of the mixture's spectrogram, with fixed templates when supervised."""
+    common = dict(beta=settings.beta, l1_activations=settings.l1_activations, **nmf_args)
+    if settings.supervised:
+        W0 = np.concatenate([d.templates for d in settings.dictionaries], axis=1)
+        return nmf(V, settings.n_components, templates=W0, fixed_templates=True, **common)
+    init = settings.init
+    if init == "nndsvda" and settings.n_components > min(V.shape):
+        init = "random"  # NNDSVDa needs K <= min(F, T): a very short file or small n_fft
+    return nmf(V, settings.n_components, init=init, **common)
+
+
+def _check_mixture_stft(X, config: STFTConfig) -> np.ndarray:
+    X = _check_stft_matrix(X, config)
+    if X.ndim != 3:
+        raise ParameterError(
+            f"X must be a complex STFT of shape (C, F, T), got shape {X.shape}; "
+            "for one channel use X[np.newaxis]"
+        )
+    if not np.any(X):
+        raise ParameterError("X is all zero (a silent mixture): nothing to separate")
+    return X
+
+
+def separate_stft(
+    X: np.ndarray,
+    *,
+    sample_rate: int,
+    stft: STFTConfig,
+    dictionaries: Optional[Sequence[Dictionary]] = None,
+    n_free: int = 0,
+    n_sources: Optional[int] = None,
+    n_components: Optional[int] = None,
+    source_names: Optional[Sequence[str]] = None,
+    beta: Union[None, float, str] = None,
+    mask_power: float = DEFAULT_MASK_POWER,
+    spectrogram_power: Optional[float] = None,
+    l1_activations: Optional[float] = None,
+    n_iter: int = DEFAULT_N_ITER,
+    tol: float = DEFAULT_TOL,
+    seed: Union[None, int, np.random.Generator] = DEFAULT_SEED,
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+    init: str = DEFAULT_INIT,
+    channel_masks: str = CHANNEL_MASKS[0],
+    dtype=np.float32,
+    callback: Optional[Callable[[int, float], None]] = None,
+    n_threads: Optional[int] = None,
+) -> Separation:
+    """Separate a mixture given as its complex STFT.
+
+    The core of :func:`separate`, for a researcher with their own transform: no file,
+    no resampling, no inverse STFT.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape=(C, F, T), complex
+        The mixture's STFT, one channel or more (``X[np.newaxis]`` for one (F, T) STFT);
+        ``F`` must be ``stft.n_bins``. Not modified.
+    sample_rate : int > 0
+        The rate (Hz) of the signal X was taken from. With dictionaries it must be theirs
+        (an STFT cannot be resampled; :func:`separate` can resample the signal).
+    stft : STFTConfig
+        The settings X was computed with (with dictionaries: theirs). Unsupervised, the
+        grouping uses its ``n_fft``; it is kept in the result for the inverse STFT.
+    dictionaries, n_free, n_sources, n_components, source_names, beta, mask_power,
+    spectrogram_power, l1_activations, n_iter, tol, seed, temporal_weight, init,
+    channel_masks, dtype, callback, n_threads
+        As in :func:`separate`, with the same defaults.
+
+    Returns
+    -------
+    Separation
+        With ``source_stfts`` (S, C, F, T), which add up to X, the ``applied_masks``
+        (S, C, F, T), the channel-averaged ``masks``, groups and the NMF; ``sources``,
+        ``mixture`` and ``analysis`` are None.
+
+    Raises
+    ------
+    ParameterError
+        X is not a finite complex (C, F, T) array with ``stft.n_bins`` bins, or all
+        zero; a setting is out of range or the mode is unclear (see
+        :func:`separation_settings`).
+    DictionaryMismatchError
+        The dictionaries do not fit each other, ``stft``, or ``sample_rate``.
+
+    Examples
+    --------
+    >>> import numpy as np, nmfaudio
+    >>> from nmfaudio.spectral import STFTConfig, stft
+    >>> config = STFTConfig(n_fft=512, hop_length=128)
+    >>> x = np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32)
+    >>> X = stft(x, config)
+    >>> sep = nmfaudio.separate_stft(X, sample_rate=8000, stft=config, n_sources=2, n_iter=20)
+    >>> sep.source_stfts.shape == (2,) + X.shape
+    True
+    """
+    settings = separation_settings(
+        dictionaries=dictionaries, n_free=n_free, n_sources=n_sources,
+        n_components=n_components, source_names=source_names, beta=beta,
+        mask_power=mask_power, spectrogram_power=spectrogram_power,
+        l1_activations=l1_activations, stft=stft, temporal_weight=temporal_weight,
+        init=init, channel_masks=channel_masks)
+    sample_rate = _check_rate(sample_rate)
+    if settings.supervised and sample_rate != settings.sample_rate:
+        raise DictionaryMismatchError(
+            f"X is at {sample_rate} Hz but the dictionaries are at {settings.sample_rate} Hz; "
+            "take the STFT of the signal resampled to their rate (separate() can do it)"
+        )
+    X = _check_mixture_stft(X, settings.stft)
+    return _separate_checked(X, settings, sample_rate=sample_rate, n_iter=n_iter, tol=tol,
+                             seed=seed, dtype=dtype, callback=callback, n_threads=n_threads)
+
+
+def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rate: int,
+                      **nmf_args) -> Separation:
+    """:func:`separate_stft` once X and the settings are checked."""
+    V = spectrogram(X, power=settings.spectrogram_power)
+    result = _factorize(V, settings, **nmf_args)
+    if settings.supervised:
+        labels = settings.labels()
+    else:
+        labels = group_components(X, result, settings.n_sources, sample_rate=sample_rate,
+                                  n_fft=settings.stft.n_fft,
+                                  temporal_weight=settings.temporal_weight)
+    groups = groups_from_labels(labels, n_sources=settings.n_sources)
+    models = component_models(result.templates, result.activations, groups)
+    gains = None
+    if X.shape[0] > 1 and settings.channel_masks == "gains":
+        gains = channel_gains(X, models, spectrogram_power=settings.spectrogram_power)
+    masks, applied = source_masks(models, mask_power=settings.mask_power,
+                                  n_channels=X.shape[0], gains=gains)
+    return Separation(
+        source_names=settings.source_names,
+        source_stfts=_apply(applied, X),
+        applied_masks=applied,
+        masks=masks,
+        groups=groups,
+        nmf=result,
+        spectrogram=V,
+        channel_gains=gains,
+        stft=settings.stft,
+        mask_power=float(settings.mask_power),
+        spectrogram_power=float(settings.spectrogram_power),
+        analysis_rate=sample_rate,
+    )
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def _load_mixture(mixture, sample_rate) -> "audio_io.Audio":
+    if isinstance(mixture, np.ndarray):
+        if sample_rate is None:
+            raise ParameterError("a numpy array mixture needs sample_rate= (in Hz)")
+        mixture = audio_io.Audio(mixture, sample_rate)
+    elif sample_rate is not None:
+        raise ParameterError(
+            "sample_rate= is for a numpy array mixture; an Audio or a file has its own rate "
+            "(to resample one, use nmfaudio.audio.resample or load(path, sample_rate=...))"
+        )
     if isinstance(mixture, audio_io.Audio):
         if not np.any(mixture.samples):
             raise AudioFileError(f"{_label(mixture)} is silent (all samples are 0): nothing to separate")
         return mixture
     if isinstance(mixture, (str, os.PathLike)):
         return audio_io.load(mixture)
-    raise ParameterError(f"mixture must be an Audio or a file path, got {type(mixture).__name__}")
+    raise ParameterError(
+        f"mixture must be an Audio, a file path or a numpy array, got {type(mixture).__name__}")
 
 
 def _label(audio: "audio_io.Audio") -> str:
@@ -213,35 +720,42 @@ def _label(audio: "audio_io.Audio") -> str:
 
 
 def separate(
-    mixture: Union["audio_io.Audio", str, os.PathLike],
+    mixture: Union["audio_io.Audio", str, os.PathLike, np.ndarray],
     *,
+    sample_rate: Optional[int] = None,
     dictionaries: Optional[Sequence[Dictionary]] = None,
     n_free: int = 0,
     n_sources: Optional[int] = None,
     n_components: Optional[int] = None,
     source_names: Optional[Sequence[str]] = None,
     beta: Union[None, float, str] = None,
-    mask_power: float = 2.0,
+    mask_power: float = DEFAULT_MASK_POWER,
     spectrogram_power: Optional[float] = None,
     l1_activations: Optional[float] = None,
-    n_iter: int = 300,
-    tol: float = 1e-5,
-    seed: Union[None, int, np.random.Generator] = 0,
+    n_iter: int = DEFAULT_N_ITER,
+    tol: float = DEFAULT_TOL,
+    seed: Union[None, int, np.random.Generator] = DEFAULT_SEED,
     stft_config: Optional[STFTConfig] = None,
-    on_rate_mismatch: str = "resample",
-    temporal_weight: float = 0.3,
-    init: str = "nndsvda",
-    channel_masks: str = "gains",
+    on_rate_mismatch: str = RATE_POLICIES[0],
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+    init: str = DEFAULT_INIT,
+    channel_masks: str = CHANNEL_MASKS[0],
     dtype=np.float32,
     callback: Optional[Callable[[int, float], None]] = None,
     n_threads: Optional[int] = None,
 ) -> Separation:
     """Separate a mixture into sources by NMF and soft masks.
 
+    Reads the mixture, takes its STFT, separates it with :func:`separate_stft` and
+    inverts the source STFTs.
+
     Parameters
     ----------
-    mixture : Audio or path
-        The recording, any number of channels.
+    mixture : Audio, path or np.ndarray
+        The recording, any number of channels. A numpy array (shape (C, N), or (N,) for
+        one channel; real floating) needs ``sample_rate``.
+    sample_rate : int > 0, optional
+        The rate (Hz) of a numpy array ``mixture`` (only then).
     dictionaries : sequence of Dictionary, optional
         Supervised mode: one dictionary per source, all learned with the same sample
         rate, STFT and spectrogram power.
@@ -292,7 +806,8 @@ def separate(
     Returns
     -------
     Separation
-        Sources (S, C, N) at the mixture's sample rate, with masks, groups and the NMF.
+        Sources (S, C, N) at the mixture's sample rate, with the source STFTs, masks,
+        groups and the NMF.
 
     Raises
     ------
@@ -303,160 +818,64 @@ def separate(
         the mixture's sample rate.
     ParameterError
         A setting is out of range, or the mode is unclear (both or neither of
-        ``dictionaries`` and ``n_sources``).
+        ``dictionaries`` and ``n_sources``); an array mixture without ``sample_rate``.
+
+    Examples
+    --------
+    >>> import numpy as np, nmfaudio
+    >>> x = np.random.default_rng(0).standard_normal(22050).astype(np.float32)
+    >>> sep = nmfaudio.separate(x, sample_rate=22050, n_sources=2, n_iter=20)
+    >>> sep.sources.shape
+    (2, 1, 22050)
     """
-    # settings that are only used after the NMF are checked before it
-    _check_power(mask_power, "mask_power")
-    check_weight(temporal_weight, "temporal_weight")
-    if channel_masks not in CHANNEL_MASKS:
-        raise ParameterError(f"channel_masks must be one of {CHANNEL_MASKS}, got {channel_masks!r}")
-    if on_rate_mismatch not in RATE_POLICIES:
-        raise ParameterError(f"on_rate_mismatch must be one of {RATE_POLICIES}, got {on_rate_mismatch!r}")
-    if not isinstance(n_free, (int, np.integer)) or isinstance(n_free, bool) or n_free < 0:
-        raise ParameterError(f"n_free must be a nonnegative integer, got {n_free!r}")
-    supervised = dictionaries is not None
-    if supervised == (n_sources is not None):
-        raise ParameterError(
-            "give either dictionaries (supervised) or n_sources (unsupervised), not both or neither"
-        )
-    mix = original = _load_mixture(mixture)
-
-    if supervised:
-        if n_components is not None or source_names is not None:
-            raise ParameterError(
-                "n_components and source_names are for unsupervised separation; with "
-                "dictionaries the sources are named after them (n_free adds 'other')"
-            )
-        dictionaries = list(dictionaries)
-        check_compatible(dictionaries)
-        first = dictionaries[0]
-        if beta is None:
-            beta = first.beta
-        if spectrogram_power is None:
-            spectrogram_power = first.spectrogram_power
-        config = stft_config if stft_config is not None else first.stft
-        if config != first.stft:
+    settings = separation_settings(
+        dictionaries=dictionaries, n_free=n_free, n_sources=n_sources,
+        n_components=n_components, source_names=source_names, beta=beta,
+        mask_power=mask_power, spectrogram_power=spectrogram_power,
+        l1_activations=l1_activations, stft=stft_config, on_rate_mismatch=on_rate_mismatch,
+        temporal_weight=temporal_weight, init=init, channel_masks=channel_masks)
+    mix = original = _load_mixture(mixture, sample_rate)
+    if settings.supervised and mix.sample_rate != settings.sample_rate:
+        if on_rate_mismatch == "error":
             raise DictionaryMismatchError(
-                f"the dictionaries were learned with {_describe(first.stft)} but the "
-                f"separation asks for {_describe(config)}; use the dictionaries' STFT or "
-                "learn them again"
+                f"{_label(mix)} is at {mix.sample_rate} Hz but the dictionaries are at "
+                f"{settings.sample_rate} Hz; resample one of them (on_rate_mismatch='resample')"
             )
-        if spectrogram_power != first.spectrogram_power:
-            raise DictionaryMismatchError(
-                f"the dictionaries were learned on power {first.spectrogram_power:g} spectrograms "
-                f"but spectrogram_power={spectrogram_power:g} was asked for"
-            )
-        if mix.sample_rate != first.sample_rate:
-            if on_rate_mismatch == "error":
-                raise DictionaryMismatchError(
-                    f"{_label(mix)} is at {mix.sample_rate} Hz but the dictionaries are at "
-                    f"{first.sample_rate} Hz; resample one of them (on_rate_mismatch='resample')"
-                )
-            mix = audio_io.resample(mix, first.sample_rate)
-        names = [d.name for d in dictionaries]
-        W0 = np.concatenate([d.templates for d in dictionaries], axis=1)
-        labels = np.concatenate([np.full(d.n_components, i) for i, d in enumerate(dictionaries)])
-        if n_free:
-            if "other" in names:
-                raise ParameterError("a dictionary is named 'other', the name of the free components; rename it")
-            names.append("other")
-            labels = np.concatenate([labels, np.full(n_free, len(dictionaries))])
-    else:
-        beta = "kl" if beta is None else beta
-        spectrogram_power = 1.0 if spectrogram_power is None else spectrogram_power
-        config = stft_config if stft_config is not None else STFTConfig()
-        if not isinstance(n_sources, (int, np.integer)) or isinstance(n_sources, bool) or n_sources < 1:
-            raise ParameterError(f"n_sources must be a positive integer, got {n_sources!r}")
-        if n_components is None:
-            n_components = max(16, 4 * int(n_sources) + 4)
-        if not isinstance(n_components, (int, np.integer)) or n_components < n_sources:
-            raise ParameterError(
-                f"n_components must be an integer >= n_sources ({n_sources}), got {n_components!r}"
-            )
-        if n_free:
-            raise ParameterError("n_free is for supervised separation (with dictionaries)")
-        if source_names is None:
-            names = [f"source{i + 1}" for i in range(n_sources)]
-        else:
-            names = [str(n) for n in source_names]
-            if len(names) != n_sources or len(set(names)) != len(names):
-                raise ParameterError(f"source_names must be {n_sources} distinct names, got {names}")
-
-    if not isinstance(config, STFTConfig):
-        raise ParameterError(f"stft_config must be an STFTConfig, got {type(config).__name__}")
+        mix = audio_io.resample(mix, settings.sample_rate)
+    config = settings.stft
     if mix.n_samples < config.n_fft:
         raise AudioFileError(
             f"{_label(mix)} is {mix.n_samples} samples long, shorter than one STFT frame "
             f"(n_fft={config.n_fft}); use a longer recording or a smaller n_fft"
         )
-
-    if l1_activations is None:
-        l1_activations = DEFAULT_L1_SUPERVISED if supervised else 0.0
-    X = stft(mix.samples, config)  # (C, F, T), kept: the masks are applied to it
-    V = spectrogram(X, power=spectrogram_power)
-    if supervised:
-        result = nmf(V, W0.shape[1] + n_free, beta=beta, templates=W0, fixed_templates=True,
-                     n_iter=n_iter, tol=tol, l1_activations=l1_activations, seed=seed,
-                     dtype=dtype, callback=callback, n_threads=n_threads)
-    else:
-        if init == "nndsvda" and n_components > min(V.shape):
-            init = "random"  # NNDSVDa needs K <= min(F, T): a very short file or small n_fft
-        result = nmf(V, int(n_components), beta=beta, n_iter=n_iter, tol=tol, init=init,
-                     l1_activations=l1_activations, seed=seed, dtype=dtype, callback=callback,
-                     n_threads=n_threads)
-        balance = (component_balance(np.abs(X), result.templates, result.activations)
-                   if X.shape[0] > 1 else None)
-        labels = cluster_components(result.templates, result.activations, int(n_sources),
-                                    sample_rate=mix.sample_rate, n_fft=config.n_fft,
-                                    temporal_weight=temporal_weight, balance=balance)
-    groups = groups_from_labels(labels, n_sources=len(names))
-    W, H = result.templates, result.activations
-    models = component_models(W, H, groups)
-    masks = masks_from_models(models, power=mask_power)
-    gains = None
-    if X.shape[0] > 1 and channel_masks == "gains":
-        gains = channel_gains(X, models, spectrogram_power=spectrogram_power)
-        sources = np.empty((len(groups),) + mix.samples.shape, dtype=np.float32)
-        for c in range(X.shape[0]):
-            # M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p: still sums to 1 in every bin
-            weighted = models * (gains[:, c] ** (1.0 / mask_power))[:, None, None]
-            channel_masks_c = masks_from_models(weighted, power=mask_power)
-            sources[:, c] = istft(channel_masks_c * X[c], config, length=mix.n_samples)
-    else:
-        Y = apply_masks(masks, X)  # (S, C, F, T): the same mask on every channel
-        sources = istft(Y, config, length=mix.n_samples).astype(np.float32)
-        del Y
-
+    X = stft_transform(mix.samples, config)  # (C, F, T)
+    separation = _separate_checked(X, settings, sample_rate=mix.sample_rate, n_iter=n_iter,
+                                   tol=tol, seed=seed, dtype=dtype, callback=callback,
+                                   n_threads=n_threads)
+    sources = istft(separation.source_stfts, config, length=mix.n_samples).astype(np.float32)
     residual = None
-    if mix.sample_rate != original.sample_rate:
-        # Back to the mixture's own rate and length. Resampling is linear, so the sources
-        # add up to the mixture except for what the dictionaries' rate cannot carry
-        # (content above their Nyquist frequency when the mixture was downsampled): that
-        # part is kept as the residual, never silently dropped.
-        sources = np.stack([_resample_exact(s, mix.sample_rate, original) for s in sources])
-        residual = original.samples - sources.sum(axis=0)
-        share = float(np.sum(residual.astype(np.float64) ** 2)
-                      / max(np.sum(original.samples.astype(np.float64) ** 2), 1e-300))
-        if mix.sample_rate < original.sample_rate and share > 1e-4:
-            warnings.warn(
-                f"{_label(original)} is at {original.sample_rate} Hz and the dictionaries at "
-                f"{mix.sample_rate} Hz: {100 * share:.2g}% of its energy lies above "
-                f"{mix.sample_rate // 2} Hz, where no dictionary can model it; it is in "
-                "Separation.residual, not in the sources",
-                stacklevel=2,
-            )
-    return Separation(
-        sources=sources,
-        source_names=tuple(names),
-        masks=masks,
-        groups=groups,
-        nmf=result,
-        spectrogram=V,
-        channel_gains=gains,
-        residual=residual,
-        mixture=original,
-        analysis=mix,
-        stft=config,
-        mask_power=float(mask_power),
-        spectrogram_power=float(spectrogram_power),
-    )
+    if mix is not original:
+        sources, residual = _back_to_mixture_rate(sources, mix, original)
+    return replace(separation, sources=sources, mixture=original, analysis=mix,
+                   residual=residual)
+
+
+def _back_to_mixture_rate(sources: np.ndarray, mix: "audio_io.Audio",
+                          original: "audio_io.Audio") -> tuple:
+    """Sources at the mixture's own rate and length, and the residual they do not carry."""
+    # Resampling is linear, so the sources add up to the mixture except for what the
+    # dictionaries' rate cannot carry (content above their Nyquist frequency when the
+    # mixture was downsampled): that part is kept as the residual, never silently dropped.
+    sources = np.stack([_resample_exact(s, mix.sample_rate, original) for s in sources])
+    residual = original.samples - sources.sum(axis=0)
+    share = float(np.sum(residual.astype(np.float64) ** 2)
+                  / max(np.sum(original.samples.astype(np.float64) ** 2), 1e-300))
+    if mix.sample_rate < original.sample_rate and share > 1e-4:
+        warnings.warn(
+            f"{_label(original)} is at {original.sample_rate} Hz and the dictionaries at "
+            f"{mix.sample_rate} Hz: {100 * share:.2g}% of its energy lies above "
+            f"{mix.sample_rate // 2} Hz, where no dictionary can model it; it is in "
+            "Separation.residual, not in the sources",
+            stacklevel=3,
+        )
+    return sources, residual

@@ -143,7 +143,7 @@ def plot_separation(
     if title is None:
         n_components = separation.nmf.templates.shape[1]
         what = f"{n_components} components, {separation.n_sources} sources"
-        path = separation.mixture.path
+        path = separation.mixture.path if separation.mixture is not None else None
         title = f"NMF separation of {os.path.basename(path)}: {what}" if path else f"NMF separation: {what}"
     return plot_decomposition(
         separation.spectrogram,
@@ -152,7 +152,7 @@ def plot_separation(
         groups=separation.groups,
         source_names=separation.source_names,
         masks=separation.masks,
-        sample_rate=separation.analysis.sample_rate,
+        sample_rate=separation.analysis_rate,
         stft_config=separation.stft,
         spectrogram_power=separation.spectrogram_power,
         log_frequency=log_frequency,
