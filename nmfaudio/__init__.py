@@ -2,6 +2,7 @@
 
 from .errors import AudioFileError, DictionaryMismatchError, NMFAudioError, ParameterError
 from .factorization import NMFResult, beta_divergence, nmf
+from .convolutive import NMFDResult, nmfd
 from .audio import Audio, load, save
 from .spectral import STFTConfig
 from .dictionary import Dictionary, learn_dictionary
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "nmf",
+    "nmfd",
     "separate",
     "separate_stft",
     "Separation",
@@ -24,6 +26,7 @@ __all__ = [
     "save",
     "STFTConfig",
     "NMFResult",
+    "NMFDResult",
     "beta_divergence",
     "NMFAudioError",
     "ParameterError",
