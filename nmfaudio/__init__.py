@@ -11,9 +11,21 @@ from .metrics import Evaluation, evaluate
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # NMF lives in nmfaudio.estimators, which imports scikit-learn (about half a second):
+    # loaded on first use, so that `import nmfaudio` stays as light as before.
+    if name == "NMF":
+        from .estimators import NMF
+
+        return NMF
+    raise AttributeError(f"module 'nmfaudio' has no attribute {name!r}")
+
+
 __all__ = [
     "nmf",
     "nmfd",
+    "NMF",
     "separate",
     "separate_stft",
     "Separation",

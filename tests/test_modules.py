@@ -13,7 +13,7 @@ import pytest
 
 import nmfaudio
 
-PUBLIC_MODULES = ["audio", "cli", "convolutive", "dictionary", "errors", "factorization", "grouping", "masks",
+PUBLIC_MODULES = ["audio", "cli", "convolutive", "dictionary", "errors", "estimators", "factorization", "grouping", "masks",
                   "metrics", "pipeline", "plot", "spectral"]
 
 

@@ -1,0 +1,313 @@
+"""scikit-learn estimators over nmfaudio's factorizations.
+
+:class:`NMF` wraps :func:`nmfaudio.factorization.nmf` in scikit-learn's transformer API
+(``fit`` / ``transform`` / ``fit_transform`` / ``inverse_transform``, ``components_``),
+so it drops into code that already expects :class:`sklearn.decomposition.NMF`: a
+:class:`sklearn.pipeline.Pipeline`, a grid search, or
+``librosa.decompose.decompose(S, transformer=NMF(...))``.
+
+Orientation
+-----------
+scikit-learn factors ``X`` of shape (n_samples, n_features) as ``X ~ W @ H`` with the
+transform output ``W`` (n_samples, n_components) and ``components_ = H`` (n_components,
+n_features). librosa passes ``S.T`` for a spectrogram S (F, T), so there the samples are
+the T frames and the features the F bins: ``components_`` (K, F) holds the spectral
+templates (``nmf``'s ``templates.T``) and the transform output (T, K) the activations
+(``nmf``'s ``activations.T``). ``l1_activations`` and ``fixed_components`` use these
+names: the activations are the transform output, the components the templates.
+
+scikit-learn is a dependency of nmfaudio (and of librosa); only this module imports it,
+and ``nmfaudio.NMF`` loads this module on first use.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+
+from .errors import ParameterError
+from .factorization import beta_divergence, nmf, parse_beta
+
+__all__ = ["NMF"]
+
+_INITS = (None, "random", "nndsvda", "custom")
+
+
+class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Beta-divergence NMF as a scikit-learn transformer.
+
+    Fits ``X ~ W @ components_`` with nonnegative ``W`` (n_samples, K) and
+    ``components_`` (K, n_features) by the multiplicative updates of
+    :func:`nmfaudio.factorization.nmf` (monotone for every beta; optional sparsity;
+    blocks of samples on several threads).
+
+    Parameters
+    ----------
+    n_components : int, "auto" or None
+        K. None or "auto": the number of columns of ``H`` given to :meth:`fit` with
+        ``init="custom"``, else of ``fixed_components``, else n_features.
+    init : {None, "nndsvda", "random", "custom"}
+        None: "nndsvda" when K <= min(n_samples, n_features), else "random" (as
+        scikit-learn). "custom": start from the ``W`` and ``H`` given to :meth:`fit`.
+    beta_loss : float or str
+        "kullback-leibler" (default; for audio spectrograms), "itakura-saito",
+        "frobenius", or any real beta. scikit-learn's default is "frobenius".
+    tol : float >= 0
+        Stop :meth:`fit` when the relative decrease of the loss between two checks
+        (every 10 iterations) falls below ``tol``.
+    max_iter : int >= 0
+        Maximum number of iterations of :meth:`fit`; :meth:`transform` always runs this
+        many (no early stop), so that each sample's activations depend only on that
+        sample, whatever else is in X.
+    random_state : int, numpy.random.Generator, numpy.random.RandomState or None
+        Seed of the initialization; the same seed gives the same factors.
+    l1_activations : float >= 0
+        Sparsity of the activations (the transform output), with the learned components
+        kept at unit L2 norm (see :func:`nmfaudio.factorization.nmf`).
+    fixed_components : array-like, shape=(K0, n_features), optional
+        Components kept as given (e.g. a learned dictionary's ``templates.T``); K0 <= K,
+        the other K - K0 components are learned (semi-supervised NMF).
+    dtype : None, np.float32 or np.float64
+        Precision of the computation. None: X's own (float32 stays float32, float64 and
+        integer data run in float64, as scikit-learn keeps the dtype).
+    n_threads : int, optional
+        Threads of the factorization (default: the cores this process may use).
+
+    Attributes
+    ----------
+    components_ : np.ndarray, shape=(K, n_features)
+        The components (spectral templates for ``S.T``).
+    n_components_ : int
+        K.
+    n_iter_ : int
+        Iterations run by the last :meth:`fit`.
+    reconstruction_err_ : float
+        ``sqrt(2 * D_beta(X | W @ components_))`` at the end of :meth:`fit`, as
+        scikit-learn reports it (the Frobenius norm for beta = 2).
+    result_ : NMFResult
+        The factorization of the last :meth:`fit`, in nmfaudio's orientation
+        (``templates`` = ``components_.T``), with its loss history.
+    n_features_in_ : int
+        Number of features seen by :meth:`fit`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nmfaudio import NMF
+    >>> X = np.random.default_rng(0).random((40, 12))
+    >>> model = NMF(n_components=3, random_state=0, max_iter=100)
+    >>> codes = model.fit_transform(X)
+    >>> codes.shape, model.components_.shape
+    ((40, 3), (3, 12))
+    """
+
+    def __init__(self, n_components=None, *, init=None, beta_loss="kullback-leibler", tol=1e-4,
+                 max_iter=200, random_state=None, l1_activations=0.0, fixed_components=None,
+                 dtype=None, n_threads=None):
+        self.n_components = n_components
+        self.init = init
+        self.beta_loss = beta_loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.l1_activations = l1_activations
+        self.fixed_components = fixed_components
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    # ----------------------------------------------------------------------- sklearn API
+
+    def fit(self, X, y=None, W=None, H=None):
+        """Learn the components of X.
+
+        Parameters
+        ----------
+        X : array-like, shape=(n_samples, n_features)
+            Nonnegative finite data (``S.T`` for a spectrogram S).
+        y : ignored
+        W : array-like, shape=(n_samples, K), optional
+            With ``init="custom"``: the initial activations.
+        H : array-like, shape=(K, n_features), optional
+            With ``init="custom"``: the initial components.
+
+        Returns
+        -------
+        self
+        """
+        X = self._check_X(X, reset=True)
+        templates, activations, fixed, K = self._start(X, W, H)
+        init = self.init
+        if init in (None, "custom"):
+            # a "custom" start may give only some factors; the rest starts at random
+            init = "nndsvda" if init is None and K <= min(X.shape) else "random"
+        result = nmf(X.T, K, beta=self._beta(), templates=templates, activations=activations,
+                     fixed_templates=fixed, n_iter=self._max_iter(), tol=self.tol,
+                     l1_activations=self.l1_activations, init=init, seed=self._seed(),
+                     dtype=self._dtype(X), n_threads=self.n_threads)
+        self.result_ = result
+        self.components_ = np.ascontiguousarray(result.templates.T)
+        self.n_components_ = K
+        self.n_iter_ = int(result.n_iter)
+        loss = beta_divergence(X.T, result.reconstruction(), result.beta)
+        self.reconstruction_err_ = float(np.sqrt(2.0 * max(loss, 0.0)))
+        return self
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """Learn the components of X and return its activations over them.
+
+        The same as ``fit(X).transform(X)``: the activations are solved again with the
+        learned components fixed, rather than taken from the fit. The fit may stop
+        (``tol``, ``max_iter``) before its activations have settled, and then a later
+        ``transform(X)`` would disagree with what ``fit_transform`` returned; this way they
+        are identical, and the activations are the best found for the components. It costs
+        up to ``max_iter`` more activation-only iterations (cheaper than the fit's, which
+        update the components too). The fit's own activations are ``result_.activations.T``.
+
+        Parameters are those of :meth:`fit`.
+
+        Returns
+        -------
+        W : np.ndarray, shape=(n_samples, K)
+            The activations of X.
+        """
+        return self.fit(X, W=W, H=H).transform(X)
+
+    def transform(self, X):
+        """The activations of X over the fitted components (kept fixed).
+
+        Each sample starts from the same constant (scaled to its own level) and runs
+        ``max_iter`` iterations, so its activations do not depend on the other samples.
+
+        Parameters
+        ----------
+        X : array-like, shape=(n_samples, n_features)
+
+        Returns
+        -------
+        W : np.ndarray, shape=(n_samples, K)
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        dtype = self._dtype(X)
+        templates = self.components_.T.astype(dtype)
+        K = self.n_components_
+        # Each sample's own level sets its start, W @ h ~ its mean, so that no sample's
+        # codes depend on another's; an all-zero sample stays at zero, its exact fit.
+        level = X.mean(axis=1, dtype=np.float64) / max(K * float(templates.mean()),
+                                                        np.finfo(np.float64).tiny)
+        activations = np.repeat(level[None, :], K, axis=0).astype(dtype)
+        if not np.any(X):
+            return activations.T.copy()
+        result = nmf(X.T, K, beta=self._beta(), templates=templates, activations=activations,
+                     fixed_templates=True, n_iter=self._max_iter(), tol=0.0,
+                     l1_activations=self.l1_activations, dtype=dtype, n_threads=self.n_threads)
+        return np.ascontiguousarray(result.activations.T)
+
+    def inverse_transform(self, X):
+        """Data back from activations: ``X @ components_``.
+
+        Parameters
+        ----------
+        X : array-like, shape=(n_samples, K)
+            Activations, e.g. from :meth:`transform`.
+
+        Returns
+        -------
+        np.ndarray, shape=(n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_components_:
+            raise ParameterError(
+                f"inverse_transform needs activations of shape (n_samples, {self.n_components_}), "
+                f"got shape {X.shape}")
+        return X @ self.components_
+
+    @property
+    def _n_features_out(self):
+        """Number of output features, for get_feature_names_out (nmf0, nmf1, ...)."""
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ----------------------------------------------------------------------- helpers
+
+    def _check_X(self, X, *, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        check_non_negative(X, f"{type(self).__name__} (input X)")
+        return X
+
+    def _dtype(self, X: np.ndarray) -> np.dtype:
+        if self.dtype is None:
+            return X.dtype
+        dtype = np.dtype(self.dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ParameterError(f"dtype must be None, np.float32 or np.float64, got {self.dtype!r}")
+        return dtype
+
+    def _beta(self) -> float:
+        beta = self.beta_loss
+        if isinstance(beta, str):
+            beta = beta.lower()
+        return parse_beta(beta)
+
+    def _max_iter(self) -> int:
+        if (not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool)
+                or self.max_iter < 0):
+            raise ParameterError(f"max_iter must be an integer >= 0, got {self.max_iter!r}")
+        return int(self.max_iter)
+
+    def _seed(self):
+        seed = self.random_state
+        if isinstance(seed, np.random.RandomState):
+            # scikit-learn style generators: draw a seed from it, as sklearn would draw
+            # its own numbers
+            return int(seed.randint(np.iinfo(np.int32).max))
+        return seed
+
+    def _n_components(self, n_features: int, H, fixed) -> int:
+        K = self.n_components
+        if K is None or (isinstance(K, str) and K == "auto"):
+            if H is not None:
+                return int(np.shape(H)[0])
+            if fixed is not None:
+                return int(fixed.shape[0])
+            return n_features
+        if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
+            raise ParameterError(f"n_components must be a positive integer, 'auto' or None, got {K!r}")
+        return int(K)
+
+    def _start(self, X: np.ndarray, W, H):
+        """nmf()'s templates, activations, fixed_templates and K for this fit."""
+        if self.init not in _INITS:
+            raise ParameterError(f"init must be one of {_INITS}, got {self.init!r}")
+        if (W is not None or H is not None) and self.init != "custom":
+            raise ParameterError("W and H are starting factors for init='custom'; set init='custom' "
+                                 "or leave them out")
+        fixed = None
+        if self.fixed_components is not None:
+            fixed = np.asarray(self.fixed_components, dtype=X.dtype)
+            if fixed.ndim != 2 or fixed.shape[1] != X.shape[1]:
+                raise ParameterError(
+                    f"fixed_components must have shape (K0, n_features={X.shape[1]}), got "
+                    f"{fixed.shape}")
+            if H is not None:
+                raise ParameterError("give either fixed_components or a custom H, not both")
+        K = self._n_components(X.shape[1], H, fixed)
+        if fixed is not None and fixed.shape[0] > K:
+            raise ParameterError(f"fixed_components has {fixed.shape[0]} rows, more than "
+                                 f"n_components={K}")
+        templates = fixed.T if fixed is not None else (None if H is None else np.asarray(H).T)
+        activations = None if W is None else np.asarray(W).T
+        if templates is not None and fixed is None and templates.shape[1] != K:
+            raise ParameterError(f"H must have shape (n_components={K}, {X.shape[1]}), got "
+                                 f"{np.shape(H)}")
+        return templates, activations, fixed is not None, K
+
