@@ -87,9 +87,12 @@ def test_unsupervised_beats_the_mixture_by_3_db(shared_audio, task):
     assert np.abs(separation.sources.sum(axis=0)[0] - mixture).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_unsupervised_stereo_uses_the_panning(shared_audio):
-    """Components of one panned source share its balance: grouping by it too beats the
-    mixture by far more than 3 dB (measured: +9.1 dB; without the spatial cue +4.8)."""
+    """Every bin is weighed by its direction (nmfaudio.spatial): median SDR at least 9.5 dB
+    (issue 7's floor: the best classic peer, nussl spatial clustering, + 0.5; measured
+    10.32) and no source under 8.5 (measured 8.89); grouping whole components by their
+    balance alone gave 4.37."""
     folder = shared_audio / "A_stereo_panned"
     meta, config = task_info(folder)
     separation = separate(folder / "mixture.wav", n_sources=3, stft_config=config)
@@ -97,4 +100,6 @@ def test_unsupervised_stereo_uses_the_panning(shared_audio):
     mixture = load(folder / "mixture.wav").samples
     order = match_sources(separation.sources, references)
     ev = evaluate(separation.sources[order], references, names=meta["sources"], mixture=mixture)
-    assert float(np.median(ev.sdr) - np.median(ev.baseline.sdr)) >= 7.0, ev.table()
+    assert float(np.median(ev.sdr)) >= 9.5, ev.table()
+    assert float(np.min(ev.sdr)) >= 8.5, ev.table()
+    assert np.abs(separation.sources.sum(axis=0) - mixture).max() < 1e-4
