@@ -59,8 +59,9 @@ def test_separate_stft_on_a_complex_stft_matches_separate(dictionaries):
 def test_separate_stft_stereo_gains_masks_differ_per_channel_and_add_up():
     mixture = load(STEREO / "mixture.wav")
     X = stft(mixture.samples, CONFIG)
+    # "gains" is the supervised default; without dictionaries it must be asked for
     sep = separate_stft(X, sample_rate=mixture.sample_rate, stft=CONFIG, n_sources=2,
-                        n_iter=30)
+                        n_iter=30, channel_masks="gains")
     assert sep.channel_gains.shape == (2, 2)
     np.testing.assert_allclose(sep.applied_masks.sum(axis=0), 1.0, atol=1e-5)
     # panned sources: the masks of the two channels are not the same
