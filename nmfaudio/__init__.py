@@ -1,6 +1,7 @@
 """nmfaudio: audio source separation with nonnegative matrix factorization."""
 
-from .errors import AudioFileError, DictionaryMismatchError, NMFAudioError, ParameterError
+from .errors import (AudioFileError, DictionaryMismatchError, MissingDependencyError, NMFAudioError,
+                     ParameterError)
 from .factorization import NMFResult, beta_divergence, nmf
 from .convolutive import NMFDResult, nmfd
 from .audio import Audio, load, save
@@ -44,5 +45,6 @@ __all__ = [
     "ParameterError",
     "AudioFileError",
     "DictionaryMismatchError",
+    "MissingDependencyError",
     "__version__",
 ]

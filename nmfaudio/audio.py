@@ -13,7 +13,6 @@ librosa) of ``float32`` samples in ``[-1, 1]``, carried together with its sample
 
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from ._files import atomic_write, check_destination
+from ._validation import sample_rate as _check_sample_rate
 from .errors import AudioFileError, ParameterError
 
 __all__ = ["Audio", "SaveReport", "load", "save", "check_samples", "resample", "AudioReader",
@@ -37,26 +37,6 @@ _RES_TYPE = "soxr_hq"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_sample_rate(sample_rate, *, name: str = "sample_rate") -> int:
-    """Return ``sample_rate`` as a positive ``int`` or raise ParameterError."""
-    # bool is an Integral, but sample_rate=True is always a mistake.
-    if isinstance(sample_rate, (bool, np.bool_)):
-        ok = False
-    elif isinstance(sample_rate, numbers.Integral):
-        ok = True
-    elif isinstance(sample_rate, numbers.Real):
-        # 22050.0 (e.g. read from a JSON file) is unambiguous; 22050.5 is not a rate.
-        ok = float(sample_rate).is_integer()
-    else:
-        ok = False
-    if not ok or int(sample_rate) <= 0:
-        raise ParameterError(
-            f"{name} must be a positive integer number of samples per second (Hz), "
-            f"got {sample_rate!r}"
-        )
-    return int(sample_rate)
 
 
 def _check_path_type(path, *, name: str = "path") -> str:

@@ -23,6 +23,8 @@ import numpy as np
 
 from . import audio as audio_io
 from ._files import atomic_write
+from ._validation import nonnegative_finite_array, positive_number
+from ._validation import sample_rate as check_sample_rate
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .factorization import nmf, parse_beta
 from .spectral import STFTConfig, spectrogram, stft
@@ -71,8 +73,8 @@ class Dictionary:
         templates = np.array(self.templates, dtype=np.float32, copy=True)
         if templates.ndim != 2 or templates.size == 0:
             raise ParameterError(f"templates must be a non-empty (F, K) array, got shape {templates.shape}")
-        if not np.isfinite(templates).all() or (templates < 0).any():
-            raise ParameterError(f"templates of {self.name!r} must be finite and nonnegative")
+        nonnegative_finite_array(templates, f"templates of {self.name!r}",
+                                 why="dictionary templates must be nonnegative")
         if not isinstance(self.stft, STFTConfig):
             raise ParameterError(f"stft must be an STFTConfig, got {type(self.stft).__name__}")
         if templates.shape[0] != self.stft.n_bins:
@@ -82,13 +84,10 @@ class Dictionary:
             )
         templates.flags.writeable = False
         object.__setattr__(self, "templates", templates)
-        object.__setattr__(self, "sample_rate", audio_io._check_sample_rate(self.sample_rate))
+        object.__setattr__(self, "sample_rate", check_sample_rate(self.sample_rate))
         object.__setattr__(self, "beta", parse_beta(self.beta))
-        power = self.spectrogram_power
-        if isinstance(power, bool) or not isinstance(power, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(power) or power <= 0:
-            raise ParameterError(f"spectrogram_power must be a positive number, got {power!r}")
-        object.__setattr__(self, "spectrogram_power", float(power))
+        object.__setattr__(self, "spectrogram_power",
+                           positive_number(self.spectrogram_power, "spectrogram_power"))
 
     @property
     def n_components(self) -> int:

@@ -8,7 +8,8 @@ what they are: a value the caller passed was not acceptable.
 
 from __future__ import annotations
 
-__all__ = ["NMFAudioError", "ParameterError", "AudioFileError", "DictionaryMismatchError"]
+__all__ = ["NMFAudioError", "ParameterError", "AudioFileError", "DictionaryMismatchError",
+           "MissingDependencyError"]
 
 
 class NMFAudioError(Exception):
@@ -28,3 +29,11 @@ class AudioFileError(NMFAudioError, ValueError):
 
 class DictionaryMismatchError(ParameterError):
     """A learned dictionary does not fit the audio or settings it is used with."""
+
+
+class MissingDependencyError(NMFAudioError, ImportError):
+    """An optional dependency needed for this function is not installed.
+
+    The message says which package is missing and how to install it (e.g. mir_eval,
+    the ``eval`` extra, for :func:`nmfaudio.metrics.evaluate`).
+    """

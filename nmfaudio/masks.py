@@ -7,18 +7,22 @@ mask is its share of the total model,
 .. math:: M_s = \\frac{m_s^p}{\\sum_j m_j^p},
 
 which is applied to the complex STFT of the mixture (every channel alike). Because the
-masks sum to one in every bin, the separated sources sum back to the mixture.
+masks sum to one in every bin, the separated sources sum back to the mixture. ``p = inf``
+gives hard (binary) masks, the limit of the formula, as in ``librosa.util.softmask``:
+each bin goes to the source with the largest model, shared equally between ties.
 
 Only numpy is needed here: the module knows nothing of audio files or transforms.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
+from ._validation import is_integer as _is_int
+from ._validation import finite_array, nonnegative_finite_array, positive_number
+from ._validation import real_float_array as _real_array
 from .errors import ParameterError
 
 __all__ = [
@@ -28,49 +32,66 @@ __all__ = [
     "masks_from_models",
     "wiener_masks",
     "apply_masks",
+    "powered_ratios",
+    "share",
 ]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_power(power, name: str = "power") -> float:
-    if isinstance(power, np.ndarray) and power.ndim == 0:
-        power = power.item()
-    if (
-        not isinstance(power, numbers.Real)
-        or isinstance(power, (bool, np.bool_))
-        or not np.isfinite(power)
-        or power <= 0
-    ):
-        raise ParameterError(
-            f"{name} must be a positive finite number (2 for Wiener-like masks, 1 for "
-            f"magnitude ratios), got {power!r}"
-        )
-    return float(power)
-
-
-def _real_array(array, name: str, shape: str) -> np.ndarray:
-    """``array`` as a real floating numpy array (float32 unless already float64)."""
-    array = np.asarray(array)
-    if array.dtype.kind not in "iuf":
-        raise ParameterError(f"{name} {shape} must be real numbers, got dtype {array.dtype}")
-    if array.dtype != np.float64:
-        array = array.astype(np.float32, copy=False)
-    return array
+    """A mask exponent: a positive number, or inf for hard masks."""
+    return positive_number(power, name, allow_inf=True,
+                           hint=" (2 for Wiener-like masks, 1 for magnitude ratios, inf for "
+                                "hard masks)")
 
 
 def _check_nonnegative_finite(array: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(array)):
-        n_bad = int(np.count_nonzero(~np.isfinite(array)))
-        raise ParameterError(f"{name} contains {n_bad} NaN or infinite values; it must be finite")
-    if array.size and array.min() < 0:
-        n_bad = int(np.count_nonzero(array < 0))
-        raise ParameterError(
-            f"{name} has {n_bad} negative values (min {array.min():.3g}); "
-            "NMF factors and models must be nonnegative"
-        )
+    nonnegative_finite_array(array, name, why="NMF factors and models must be nonnegative")
+
+
+def powered_ratios(models: np.ndarray, peak: np.ndarray, power: float) -> np.ndarray:
+    """The numerators of the masks: ``(models / peak) ** power``, 0 where ``peak == 0``.
+
+    The one place the mask formula is evaluated (:func:`masks_from_models` for all the
+    sources at once, ``Separation.component_signals`` one component at a time).
+    Dividing by the per-bin largest model before the power keeps every ratio in [0, 1]:
+    in float32, m**2 overflows for m > 1.8e19 and underflows to 0 for m < 1e-23, and a
+    sum of underflowed terms would be 0 (or a denormal with few bits of precision) in
+    bins that do hold energy. With the largest ratio exactly 1, the sum of the powered
+    ratios is in [1, S] (no underflow in the denominator) for any p and any magnitude;
+    ``p = inf`` leaves 1 for the largest model(s) and 0 elsewhere (hard masks).
+
+    Parameters
+    ----------
+    models : np.ndarray [shape=(..., F, T), nonnegative]
+        Model spectrograms (one, or a stack of S).
+    peak : np.ndarray [shape=(F, T)]
+        The largest model in each bin (over all the sources the masks share the bin
+        between).
+    power : float > 0 or inf
+
+    Returns
+    -------
+    np.ndarray [shape of models], values in [0, 1].
+    """
+    active = peak > 0
+    out = np.zeros(np.broadcast_shapes(models.shape, peak.shape), dtype=models.dtype)
+    np.divide(models, peak, out=out, where=active)
+    if power != 1.0:
+        np.power(out, power, out=out)
+    return out
+
+
+def share(terms: np.ndarray, total: np.ndarray, peak: np.ndarray, n_sources: int) -> np.ndarray:
+    """Masks from their numerators, in place: ``terms / total``, and ``1 / S`` in silent bins.
+
+    ``total`` is the sum of the numerators of all ``n_sources`` sources. The only "safe
+    value": bins where every model is exactly zero (``peak == 0``) carry no information,
+    so the mixture there is shared equally; ``1 / S`` keeps the sum of the masks at 1.
+    """
+    active = peak > 0
+    np.divide(terms, total, out=terms, where=active)
+    terms[..., ~active] = 1.0 / n_sources
+    return terms
 
 
 # --------------------------------------------------------------------------- groups
@@ -295,9 +316,11 @@ def masks_from_models(models, *, power: float = 2.0) -> np.ndarray:
     ----------
     models : np.ndarray [shape=(S, F, T), nonnegative]
         One nonnegative model spectrogram per source (e.g. from :func:`component_models`).
-    power : float > 0
+    power : float > 0 or inf
         Exponent ``p`` in ``M_s = m_s**p / sum_j m_j**p``: 2 gives Wiener-like masks for
-        magnitude models, 1 magnitude ratios; larger values approach binary masks.
+        magnitude models, 1 magnitude ratios; larger values approach binary masks, and
+        ``np.inf`` gives them: 1 for the source with the largest model in the bin, 0 for
+        the others (``1 / n`` each for a tie between n sources).
 
     Returns
     -------
@@ -310,7 +333,7 @@ def masks_from_models(models, *, power: float = 2.0) -> np.ndarray:
     ------
     ParameterError
         If ``models`` is not a 3-D finite nonnegative real array with at least one source,
-        or ``power`` is not a positive finite number.
+        or ``power`` is not a positive number (or inf).
 
     Examples
     --------
@@ -319,6 +342,9 @@ def masks_from_models(models, *, power: float = 2.0) -> np.ndarray:
     >>> masks_from_models(models, power=1)[:, 0, :]
     array([[0.75, 0.5 ],
            [0.25, 0.5 ]])
+    >>> masks_from_models(models, power=np.inf)[:, 0, :]
+    array([[1. , 0.5],
+           [0. , 0.5]])
     """
     power = _check_power(power)
     models = _real_array(models, "models", "shape=(S, F, T)")
@@ -327,26 +353,9 @@ def masks_from_models(models, *, power: float = 2.0) -> np.ndarray:
             f"models must have shape (S, F, T) with S >= 1, got shape {models.shape}"
         )
     _check_nonnegative_finite(models, "models")
-    n_sources = models.shape[0]
-
-    # Divide every bin by its largest model before taking the power. In float32,
-    # m**2 overflows for m > 1.8e19 and underflows to 0 for m < 1e-23, and a sum of
-    # underflowed terms would be 0 (or a denormal with few bits of precision) in bins
-    # that do hold energy. After the division the largest ratio in each bin is exactly
-    # 1, so the powered ratios are all <= 1 (no overflow) and their sum is in [1, S]
-    # (no underflow in the denominator), for any p and any magnitude.
     peak = models.max(axis=0)
-    active = peak > 0
-    masks = np.zeros_like(models)
-    np.divide(models, peak, out=masks, where=active)
-    if power != 1.0:
-        np.power(masks, power, out=masks)
-    total = masks.sum(axis=0)
-    np.divide(masks, total, out=masks, where=active)
-    # The only "safe value": bins where every model is exactly zero (peak == 0) carry
-    # no information, so the mixture there is shared equally; 1/S keeps the sum at 1.
-    masks[:, ~active] = 1.0 / n_sources
-    return masks
+    masks = powered_ratios(models, peak, power)
+    return share(masks, masks.sum(axis=0), peak, models.shape[0])
 
 
 def wiener_masks(W, H, groups, *, power: float = 2.0) -> np.ndarray:
@@ -431,10 +440,8 @@ def apply_masks(masks, X) -> np.ndarray:
             f"masks have (F, T) = {masks.shape[1:]} but X has {X.shape[-2:]}; compute the "
             "masks from a spectrogram of this STFT"
         )
-    if not np.all(np.isfinite(masks)):
-        raise ParameterError("masks contain NaN or infinite values; they must be finite")
-    if not np.all(np.isfinite(X)):
-        raise ParameterError("X contains NaN or infinite values; it must be finite")
+    finite_array(masks, "masks")
+    finite_array(X, "X")
 
     if X.dtype.kind in "iu":
         X = X.astype(np.float32)

@@ -39,7 +39,8 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .errors import AudioFileError, NMFAudioError, ParameterError
+from . import audio as audio_io
+from .errors import AudioFileError, MissingDependencyError, ParameterError
 
 __all__ = [
     "match_sources",
@@ -63,13 +64,6 @@ _METRICS = ("sdr", "sir", "sar", "si_sdr")
 _LABELS = {"sdr": "SDR", "sir": "SIR", "sar": "SAR", "si_sdr": "SI-SDR"}
 _METHODS = ("bss_eval_sources", "bss_eval_images")
 _INSTALL_HINT = "install the 'eval' extra: pip install 'nmfaudio[eval]'"
-
-
-class MissingDependencyError(NMFAudioError, ImportError):
-    """An optional dependency needed for this function is not installed.
-
-    The message says which package is missing and how to install it.
-    """
 
 
 # --------------------------------------------------------------------------- checks
@@ -600,27 +594,16 @@ def evaluate(estimates, references, *, names=None, mixture=None) -> Evaluation:
 def _read(path: PathLike) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 samples of shape ``(C, N)`` and its sample rate.
 
+    Through :func:`nmfaudio.audio.load` (its checks and messages); silent files are
+    accepted, since a silent estimate is a result to score, not a mistake.
+
     Raises
     ------
     AudioFileError
         Naming the path, when the file is missing, unreadable, empty or not finite.
     """
-    import soundfile
-
-    path = Path(path)
-    if not path.exists():
-        raise AudioFileError(f"audio file not found: {str(path)!r}")
-    if not path.is_file():
-        raise AudioFileError(f"{str(path)!r} is not a file (a directory?); give an audio file")
-    try:
-        data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise AudioFileError(f"cannot read {str(path)!r} as audio: {exc}") from None
-    if data.shape[0] == 0:
-        raise AudioFileError(f"{str(path)!r} has no samples")
-    if not np.all(np.isfinite(data)):
-        raise AudioFileError(f"{str(path)!r} contains NaN or inf samples")
-    return np.ascontiguousarray(data.T), int(sample_rate)
+    audio = audio_io.load(path, allow_silent=True)
+    return audio.samples, audio.sample_rate
 
 
 def _check_paths(paths, name: str) -> list[Path]:

@@ -48,9 +48,12 @@ from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import check_weight, cluster_components, component_balance
 from .spatial import spatial_masks
-from .masks import _check_power, component_models, groups_from_labels, masks_from_models
+from .masks import (_check_power, component_models, groups_from_labels, masks_from_models,
+                    powered_ratios, share)
 from .factorization import NMFResult, nmf
-from .spectral import STFTConfig, _check_rate, _check_stft_matrix, istft, spectrogram
+from ._validation import is_integer
+from ._validation import sample_rate as _check_rate
+from .spectral import STFTConfig, _check_stft_matrix, istft, spectrogram
 from .spectral import stft as stft_transform
 
 __all__ = [
@@ -200,9 +203,10 @@ class Separation:
     def component_signals(self) -> np.ndarray:
         """One signal per NMF component, shape=(K, C, N), adding up to the mixture.
 
-        Each component k gets the soft mask ``(w_k h_k)^p / sum_j (w_j h_j)^p``; computed
-        one component at a time, so memory stays at one complex STFT and a few (F, T)
-        arrays whatever K (the output itself is K * C * N floats).
+        Each component k gets the soft mask ``(w_k h_k)^p / sum_j (w_j h_j)^p`` (the
+        formula of :func:`nmfaudio.masks.masks_from_models`, applied to every channel);
+        computed one component at a time, so memory stays at one complex STFT and a few
+        (F, T) arrays whatever K (the output itself is K * C * N floats).
         """
         if self.analysis is None:
             raise ParameterError("component_signals needs the mixture's signal; this "
@@ -212,22 +216,16 @@ class Separation:
         X = stft_transform(self.analysis.samples, self.stft)
         # Two passes over the components, so that memory stays at a few (F, T) arrays
         # however many components there are: first the per-bin largest model and the
-        # sum of (model / largest)^p, then one mask and one inverse STFT at a time.
-        # Dividing by the largest model first keeps every ratio <= 1 (no overflow for
-        # any p), as masks_from_models does.
+        # sum of the masks' numerators, then one mask and one inverse STFT at a time.
         peak = np.zeros(X.shape[-2:], dtype=np.float32)
         for k in range(K):
             np.maximum(peak, np.outer(W[:, k], H[k]), out=peak)
-        safe_peak = np.where(peak > 0, peak, 1.0).astype(np.float32)
         total = np.zeros_like(peak)
         for k in range(K):
-            total += (np.outer(W[:, k], H[k]) / safe_peak) ** p
-        silent = total <= 0  # every model is zero here: share the bin equally
-        total[silent] = 1.0
+            total += powered_ratios(np.outer(W[:, k], H[k]), peak, p)
         out = np.empty((K,) + self.mixture.samples.shape, dtype=np.float32)
         for k in range(K):
-            mask = (np.outer(W[:, k], H[k]) / safe_peak) ** p / total
-            mask[silent] = 1.0 / K
+            mask = share(powered_ratios(np.outer(W[:, k], H[k]), peak, p), total, peak, K)
             signal = istft(mask * X, self.stft, length=self.analysis.n_samples)
             if self.analysis is not self.mixture:
                 signal = _resample_exact(signal, self.analysis.sample_rate, self.mixture)
@@ -293,10 +291,6 @@ class SeparationSettings:
         return np.concatenate(labels)
 
 
-def _is_count(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def separation_settings(
     *,
     dictionaries: Optional[Sequence[Dictionary]] = None,
@@ -352,7 +346,7 @@ def separation_settings(
                              "dictionaries use 'gains' (the default) or 'shared'")
     if on_rate_mismatch not in RATE_POLICIES:
         raise ParameterError(f"on_rate_mismatch must be one of {RATE_POLICIES}, got {on_rate_mismatch!r}")
-    if not _is_count(n_free) or n_free < 0:
+    if not is_integer(n_free) or n_free < 0:
         raise ParameterError(f"n_free must be a nonnegative integer, got {n_free!r}")
     supervised = dictionaries is not None
     if supervised == (n_sources is not None):
@@ -417,7 +411,7 @@ def _unsupervised_settings(n_sources, n_free, n_components, source_names, beta,
     beta = DEFAULT_BETA if beta is None else beta
     spectrogram_power = DEFAULT_SPECTROGRAM_POWER if spectrogram_power is None else spectrogram_power
     config = config if config is not None else STFTConfig()
-    if not _is_count(n_sources) or n_sources < 1:
+    if not is_integer(n_sources) or n_sources < 1:
         raise ParameterError(f"n_sources must be a positive integer, got {n_sources!r}")
     if n_components is None:
         n_components = default_n_components(n_sources)
@@ -820,8 +814,9 @@ def separate(
     beta : float or str, optional
         Divergence of the NMF: "kl", "is", "euclidean" or a number. Default: the beta
         the dictionaries were learned with, or "kl" without dictionaries.
-    mask_power : float > 0
-        Exponent p of the soft masks ``(W_s H_s)^p / sum_j (W_j H_j)^p`` (2 = Wiener-like).
+    mask_power : float > 0 or inf
+        Exponent p of the soft masks ``(W_s H_s)^p / sum_j (W_j H_j)^p`` (2 = Wiener-like;
+        ``np.inf``: hard masks, each bin to the source with the largest model).
     spectrogram_power : float > 0, optional
         V = mean over channels of ``|X|**spectrogram_power`` (1 = magnitude). Default:
         the dictionaries' power, or 1 without dictionaries.

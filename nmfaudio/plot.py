@@ -28,7 +28,6 @@ without loading matplotlib.
 
 from __future__ import annotations
 
-import numbers
 import os
 from typing import Optional, Sequence
 
@@ -41,6 +40,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLoca
 from matplotlib.transforms import blended_transform_factory
 
 from ._files import atomic_write
+from ._validation import nonnegative_finite_array, positive_number, real_float_array
 from .errors import ParameterError
 from .masks import check_groups
 from .spectral import STFTConfig, frequencies, times
@@ -622,36 +622,15 @@ def save_figure(fig, path, *, dpi: float = 100, overwrite: bool = False) -> str:
 
 def _nonnegative(array, name: str, shape: str, *, ndim: int) -> np.ndarray:
     """``array`` as a finite, nonnegative, real float array with ``ndim`` axes."""
-    try:
-        array = np.asarray(array)
-    except (ValueError, TypeError) as err:  # ragged lists and the like
-        raise ParameterError(f"{name} must be an array of {shape}: {err}") from None
-    if array.dtype.kind not in "iuf":
-        raise ParameterError(f"{name} ({shape}) must be real numbers, got dtype {array.dtype}")
+    array = real_float_array(array, name, shape)
     if array.ndim != ndim:
         raise ParameterError(f"{name} must have {shape}, got {array.ndim} axes (shape {array.shape})")
-    array = array.astype(np.float64 if array.dtype == np.float64 else np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
-        n_bad = int(np.count_nonzero(~np.isfinite(array)))
-        raise ParameterError(f"{name} contains {n_bad} NaN or infinite values; it must be finite")
-    if array.size and float(array.min()) < 0:
-        raise ParameterError(
-            f"{name} must be nonnegative, got a minimum of {float(array.min()):.6g}"
-        )
+    nonnegative_finite_array(array, name)
     return array
 
 
 def _positive(value, name: str) -> float:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, (bool, np.bool_))
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ParameterError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return positive_number(value, name)
 
 
 def _figsize(figsize) -> tuple:

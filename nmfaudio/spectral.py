@@ -13,28 +13,19 @@ Shapes follow librosa: audio ``(..., N)``, STFT ``(..., F, T)`` with
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import finite_array as _check_finite
+from ._validation import is_integer as _is_int
+from ._validation import plain as _plain
+from ._validation import positive_number
+from ._validation import sample_rate as _check_rate
 from .errors import ParameterError
 
 __all__ = ["STFTConfig", "stft", "istft", "spectrogram", "frequencies", "times"]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _plain(value):
-    """A Python scalar from a 0-d numpy array or numpy scalar (as np.load returns them)."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        return value.item()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _normalize_window(window):
@@ -237,12 +228,6 @@ def _check_config(config) -> STFTConfig:
     return config
 
 
-def _check_finite(array: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(array)):
-        n_bad = int(np.count_nonzero(~np.isfinite(array)))
-        raise ParameterError(f"{name} contains {n_bad} NaN or infinite values; it must be finite")
-
-
 def _check_stft_matrix(X, config: STFTConfig | None, *, name: str = "X") -> np.ndarray:
     X = np.asarray(X)
     if not np.iscomplexobj(X):
@@ -424,16 +409,7 @@ def spectrogram(X, *, power: float = 1.0) -> np.ndarray:
     >>> V.shape, V.dtype
     ((5, 3), dtype('float32'))
     """
-    power = _plain(power)
-    if (
-        not isinstance(power, numbers.Real)
-        or isinstance(power, bool)
-        or not np.isfinite(power)
-        or power <= 0
-    ):
-        raise ParameterError(
-            f"power must be a positive number (1 for magnitude, 2 for power), got {power!r}"
-        )
+    power = positive_number(power, "power", hint=" (1 for magnitude, 2 for power)")
     X = _check_stft_matrix(X, None)
     if X.ndim not in (2, 3):
         raise ParameterError(
@@ -517,15 +493,4 @@ def times(n_frames: int, sample_rate: int, config: STFTConfig) -> np.ndarray:
         sr=sample_rate,
         hop_length=config.hop_length,
         n_fft=None if config.center else config.n_fft,
-    )
-
-
-def _check_rate(sample_rate) -> int:
-    sample_rate = _plain(sample_rate)
-    if isinstance(sample_rate, numbers.Real) and not isinstance(sample_rate, bool):
-        if float(sample_rate).is_integer() and sample_rate > 0:
-            return int(sample_rate)
-    raise ParameterError(
-        f"sample_rate must be a positive integer number of samples per second (Hz), "
-        f"got {sample_rate!r}"
     )

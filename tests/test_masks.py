@@ -194,7 +194,8 @@ def test_masks_do_not_modify_models():
     [
         (np.ones((2, 3, 4)), 0.0, "power"),
         (np.ones((2, 3, 4)), -2.0, "power"),
-        (np.ones((2, 3, 4)), np.inf, "power"),
+        (np.ones((2, 3, 4)), -np.inf, "power"),
+        (np.ones((2, 3, 4)), np.nan, "power"),
         (np.ones((2, 3, 4)), True, "power"),
         (np.ones((2, 3, 4)), "2", "power"),
         (-np.ones((2, 3, 4)), 2.0, "negative"),
@@ -289,8 +290,8 @@ def test_apply_masks_keeps_precision_of_x_and_leaves_inputs():
         (np.ones((2, 3, 4)), np.ones((3, 5), complex), r"\(F, T\) = \(3, 4\).*\(3, 5\)"),
         (np.ones((3, 4)), np.ones((3, 4), complex), r"shape \(S, F, T\)"),
         (np.ones((2, 3, 4)), np.ones((1, 1, 3, 4), complex), r"\(F, T\) or \(C, F, T\)"),
-        (np.full((2, 3, 4), np.nan), np.ones((3, 4), complex), "masks contain NaN"),
-        (np.ones((2, 3, 4)), np.full((3, 4), np.inf, complex), "X contains NaN"),
+        (np.full((2, 3, 4), np.nan), np.ones((3, 4), complex), "masks contains 24 NaN"),
+        (np.ones((2, 3, 4)), np.full((3, 4), np.inf, complex), "X contains 12 NaN"),
         (np.ones((2, 3, 4), complex), np.ones((3, 4), complex), "real"),
     ],
 )
@@ -352,3 +353,41 @@ def test_random_nmf_masks_also_sum_to_the_real_mixture(shared_audio):
     masks = wiener_masks(W, H, groups_from_labels([0, 1, 2] * 3 + [1]))
     sources = istft(apply_masks(masks, X), config, length=mixture.shape[-1])
     assert float(np.abs(sources.sum(axis=0) - mixture).max()) < 1e-4
+
+
+# --------------------------------------------------------------------------- hard masks
+
+
+def test_hard_masks_give_each_bin_to_the_largest_model():
+    import librosa
+
+    rng = np.random.default_rng(3)
+    models = rng.random((2, 6, 9)).astype(np.float32)
+    models[:, 0, 0] = 0.5  # a tie: shared equally
+    models[:, 0, 1] = 0.0  # silence: shared equally
+    hard = masks_from_models(models, power=np.inf)
+    np.testing.assert_array_equal(hard.sum(axis=0), 1.0)
+    assert hard[0, 0, 0] == hard[1, 0, 0] == 0.5 and hard[0, 0, 1] == 0.5
+    untied = models[0] != models[1]
+    expected = librosa.util.softmask(models[0], models[1], power=np.inf)
+    np.testing.assert_array_equal(hard[0][untied], expected[untied].astype(np.float32))
+    # the limit of the soft masks as p grows (where the two models are not too close)
+    apart = models.min(axis=0) < 0.9 * models.max(axis=0)
+    np.testing.assert_allclose(masks_from_models(models, power=500.0)[:, apart],
+                               hard[:, apart], atol=1e-6)
+
+
+def test_hard_masks_through_separate_add_up_to_the_mixture():
+    from pathlib import Path
+
+    from nmfaudio import STFTConfig, load, separate
+
+    path = Path(__file__).resolve().parents[1] / "audio_fixtures" / "stereo" / "mixture.wav"
+    sep = separate(path, n_sources=2, stft_config=STFTConfig(n_fft=512, hop_length=128),
+                   n_iter=10, mask_power=np.inf)
+    assert set(np.unique(sep.masks)) <= {0.0, 0.5, 1.0}
+    assert set(np.unique(sep.applied_masks)) <= {0.0, 0.5, 1.0}
+    mixture = load(path).samples
+    assert np.abs(sep.sources.sum(axis=0) - mixture).max() < 1e-4
+    parts = sep.component_signals()
+    assert np.abs(parts.sum(axis=0) - mixture).max() < 1e-4
