@@ -187,6 +187,29 @@ def test_blocks_and_threads_do_not_change_the_result(monkeypatch, L, n_threads):
     assert np.array_equal(runs[0].W, runs[1].W) and np.array_equal(runs[0].H, runs[1].H)
 
 
+@pytest.mark.parametrize("beta", [1.0, 0.0])
+def test_extra_memory_does_not_grow_with_the_length(beta):
+    """Column blocks: 4x more frames cost the buffers nothing (only H and its init grow)."""
+    import gc
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    peaks = []
+    for T in (4000, 16000):
+        V = (rng.random((257, T)) ** 2).astype(np.float32)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            nmfd(V, 4, 8, beta=beta, n_iter=2, tol=0, seed=0, check_every=1)
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+        finally:
+            tracemalloc.stop()
+    one_array = 257 * 16000 * 4  # one F x T float32 array at the longer length
+    assert peaks[1] - peaks[0] < 0.15 * one_array
+    assert peaks[1] < one_array
+
+
 # --------------------------------------------------------------------------- recovery
 
 
