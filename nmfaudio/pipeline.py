@@ -322,7 +322,8 @@ def separation_settings(
     -------
     SeparationSettings
         Defaults: ``beta`` and ``spectrogram_power`` the dictionaries' (else "kl" and 1),
-        ``stft`` the dictionaries' (else ``STFTConfig()``), ``l1_activations`` 0.3 with
+        ``stft`` the dictionaries' (else ``STFTConfig()``; :func:`separate` then
+        replaces it by :meth:`STFTConfig.for_sample_rate` of the mixture), ``l1_activations`` 0.3 with
         dictionaries (else 0), ``n_components`` ``max(16, 4 * n_sources + 4)``.
 
     Raises
@@ -827,7 +828,9 @@ def separate(
     n_iter, tol, seed, dtype, callback, n_threads
         Passed to :func:`nmfaudio.factorization.nmf`.
     stft_config : STFTConfig, optional
-        Default: the dictionaries' STFT, or ``STFTConfig()`` (2048 / 512, Hann).
+        Default: the dictionaries' STFT, or without them frames of about 64 ms at the
+        mixture's rate, :meth:`STFTConfig.for_sample_rate` (512 / 128 at 8 kHz, 1024 / 256
+        at 22.05 kHz, 2048 / 512 at 44.1 kHz; Hann).
     on_rate_mismatch : {"resample", "error"}
         Supervised mode, when the mixture's rate differs from the dictionaries': resample
         the mixture to their rate (the sources come out at the mixture's rate again), or
@@ -883,6 +886,9 @@ def separate(
         l1_activations=l1_activations, stft=stft_config, on_rate_mismatch=on_rate_mismatch,
         temporal_weight=temporal_weight, init=init, channel_masks=channel_masks)
     mix = original = _load_mixture(mixture, sample_rate)
+    if not settings.supervised and stft_config is None:
+        # frames of about 64 ms whatever the rate (a fixed 2048 is 256 ms at 8 kHz)
+        settings = replace(settings, stft=STFTConfig.for_sample_rate(mix.sample_rate))
     if settings.supervised and mix.sample_rate != settings.sample_rate:
         if on_rate_mismatch == "error":
             raise DictionaryMismatchError(

@@ -179,6 +179,28 @@ class STFTConfig:
         }
 
     @classmethod
+    def for_sample_rate(cls, sample_rate: int, *, frame_seconds: float = 0.064) -> STFTConfig:
+        """Frames of about ``frame_seconds`` at ``sample_rate``: n_fft the power of two
+        nearest (on a log scale) to ``frame_seconds * sample_rate``, hop n_fft / 4.
+
+        About 64 ms is the usual analysis frame for music and speech alike: long enough
+        to resolve the harmonics of a low voice, short enough for its syllables. A fixed
+        n_fft would be 256 ms at 8 kHz. Gives 512 at 8 kHz, 1024 at 16 and 22.05 kHz,
+        2048 at 44.1 kHz, 4096 at 48 kHz (3072 is nearer 4096 than 2048 on a log scale).
+
+        Parameters
+        ----------
+        sample_rate : int > 0
+            Hz.
+        frame_seconds : float > 0
+            The frame length aimed at.
+        """
+        sample_rate = _check_rate(sample_rate)
+        frame_seconds = positive_number(frame_seconds, "frame_seconds")
+        n_fft = max(16, int(2 ** round(np.log2(frame_seconds * sample_rate))))
+        return cls(n_fft=n_fft, hop_length=n_fft // 4)
+
+    @classmethod
     def from_dict(cls, settings: Mapping) -> STFTConfig:
         """Rebuild a config from :meth:`to_dict` output.
 
