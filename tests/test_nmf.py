@@ -118,6 +118,25 @@ def test_agrees_with_textbook_float64(beta):
     assert np.linalg.norm(result.H - H_ref) / np.linalg.norm(H_ref) < 1e-6
 
 
+@pytest.mark.parametrize("beta", BETAS)
+def test_nndsvda_start_takes_one_w_step_first(beta):
+    """After NNDSVDa, W is updated before H (measured to reach a given loss sooner):
+    the result is the textbook's H-then-W iterations after one textbook W step."""
+    from nmfaudio.factorization import _nndsvda
+
+    V = low_rank(40, 50, 3, noise=0.1)
+    result = nmf(V, 3, beta=beta, init="nndsvda", seed=0, n_iter=50, tol=0, dtype=np.float64,
+                 check_every=1)
+    W0, H0 = _nndsvda(V, 3, np.random.default_rng(0))
+    WH = W0 @ H0
+    W1 = W0 * (((WH ** (beta - 2) * V) @ H0.T) / (WH ** (beta - 1) @ H0.T)) ** gamma(beta)
+    W_ref, H_ref = textbook(V, W1, H0, beta, 50)
+    assert np.linalg.norm(result.W - W_ref) / np.linalg.norm(W_ref) < 1e-6
+    assert np.linalg.norm(result.H - H_ref) / np.linalg.norm(H_ref) < 1e-6
+    assert result.loss_iterations[0] == 0 and result.loss_iterations[-1] == 50
+    assert np.diff(result.loss_history).max() <= 1e-10 * result.loss_history[0]
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_threads_agree_and_are_deterministic(monkeypatch, n_threads):
     """Blocks shared by several threads give the same factors as one thread, every time."""
