@@ -644,6 +644,12 @@ class _LossLog:
         return False
 
 
+def _pass(workers, lanes, ctx, *, want_loss: bool, loss_only: bool = False, w_only: bool = False):
+    """One pass of the lanes over the column blocks; returns their partial sums."""
+    ctx.prepare(update_H=ctx.update_H and not (loss_only or w_only))
+    return workers.run(lanes, ctx, want_loss=want_loss, loss_only=loss_only, w_only=w_only)
+
+
 def _fit(ctx: "_Context", *, n_iter, tol, check_every, callback, n_threads, w_first) -> NMFResult:
     """The iterations: passes over the column blocks, each updating H, then W.
 
@@ -661,18 +667,18 @@ def _fit(ctx: "_Context", *, n_iter, tol, check_every, callback, n_threads, w_fi
     it = 0
     with _Workers(n_lanes) as workers:
         if w_first and ctx.update_W and ctx.update_H and n_iter > 0:
-            parts = workers.run(lanes, ctx, want_loss=True, update_H=False)
+            parts = _pass(workers, lanes, ctx, want_loss=True, w_only=True)
             stopping = converged = log.record(0, _penalty(W, H, l1) + sum(p.loss for p in parts))
             ctx.update_templates(parts)
         while True:
             if it == n_iter or stopping:
                 if not log.iterations or log.iterations[-1] != it:
-                    parts = workers.run(lanes, ctx, want_loss=True, update_H=False, update_W=False)
+                    parts = _pass(workers, lanes, ctx, want_loss=True, loss_only=True)
                     converged = log.record(it, sum(p.loss for p in parts) + _penalty(W, H, l1)) or converged
                 break
             want_loss = it % check_every == 0 and not (it == 0 and log.iterations)
             penalty = _penalty(W, H, l1) if want_loss else 0.0
-            parts = workers.run(lanes, ctx, want_loss=want_loss)
+            parts = _pass(workers, lanes, ctx, want_loss=want_loss)
             # partial sums are added in lane order: the result does not depend on timing
             if want_loss and log.record(it, penalty + sum(p.loss for p in parts)):
                 stopping = converged = True  # finish this iteration, then record the loss of what is returned
@@ -725,17 +731,18 @@ def _block_loss(Vb, WHb, beta, scratch) -> float:
     return float(_divergence_terms(Vb, WHb, beta, scratch).sum(dtype=np.float64))
 
 
-def _numer_denom(Vb, WHb, beta, numer, denom) -> None:
+def _numer_denom(Vb, WHb, beta, numer, denom):
     """(WH)^(beta-2) * V into ``numer`` and (WH)^(beta-1) into ``denom``, beta not in {1, 2}."""
     if beta == 0.0:
         # IS: V / WH^2 and 1 / WH, with one division
         np.divide(1.0, WHb, out=denom)
         np.multiply(Vb, denom, out=numer)
         numer *= denom
-        return
+        return numer, denom
     np.power(WHb, beta - 2.0, out=numer)
     np.multiply(numer, WHb, out=denom)
     numer *= Vb
+    return numer, denom
 
 
 def _activation_step(ctx, Hb, numer, denom) -> None:
@@ -937,7 +944,10 @@ class _Lane:
         np.copyto(out, Vb)
         return out
 
-    def run(self, ctx: _Context, want_loss: bool, update_H: bool, update_W: bool) -> _Partial:
+    def run(self, ctx: _Context, want_loss: bool, loss_only: bool = False, *,
+            w_only: bool = False) -> _Partial:
+        update_H = ctx.update_H and not (loss_only or w_only)
+        update_W = ctx.update_W and not loss_only
         part = _Partial(ctx, update_W)
         T = ctx.Vw.shape[1]
         for a in self.starts:
@@ -1062,15 +1072,11 @@ class _Workers:
             _single_threaded_blas.release()
         return False
 
-    def run(self, lanes, ctx, *, want_loss: bool, update_H: Optional[bool] = None,
-            update_W: Optional[bool] = None):
-        """One pass of every lane; ``update_H`` / ``update_W`` default to the fit's."""
-        update_H = ctx.update_H if update_H is None else update_H and ctx.update_H
-        update_W = ctx.update_W if update_W is None else update_W and ctx.update_W
-        ctx.prepare(update_H)
-        args = (ctx, want_loss, update_H, update_W)
+    def run(self, lanes, ctx, *, want_loss: bool, loss_only: bool = False, **options):
+        """``lane.run(ctx, want_loss, loss_only, **options)`` for every lane, in lane order."""
+        args = (ctx, want_loss, loss_only)
         if self._pool is None:
-            return [lane.run(*args) for lane in lanes]
-        futures = [self._pool.submit(lane.run, *args) for lane in lanes[1:]]
-        first = lanes[0].run(*args)
+            return [lane.run(*args, **options) for lane in lanes]
+        futures = [self._pool.submit(lane.run, *args, **options) for lane in lanes[1:]]
+        first = lanes[0].run(*args, **options)
         return [first] + [future.result() for future in futures]
