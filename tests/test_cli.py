@@ -593,7 +593,7 @@ def test_unexpected_exception_is_one_line_and_a_bug(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli_module, "separate", broken)
+    monkeypatch.setattr(cli_module.separation, "separate", broken)
     result = run("separate", EXAMPLE_MIX, "-o", tmp_path / "out")
     assert_one_line_error(result, "RuntimeError", "boom", "bug", exit_code=1)
     assert not (tmp_path / "out").exists()

@@ -1,0 +1,52 @@
+"""``--jobs N``: separate files in a pool of worker processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from ..factorization import usable_cores
+from .core import _one_line, _show_warning
+from .progress import Progress
+from .separation import separate_file
+
+def _worker_init() -> None:
+    warnings.showwarning = _show_warning
+
+
+
+def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
+    """``--jobs N``: one file per worker process; results reported in input order."""
+    results = [None] * len(jobs)
+    # share the cores between the worker processes instead of each taking all of them
+    model = dataclasses.replace(model, n_threads=max(1, usable_cores() // n_jobs))
+    next_to_report = 0
+    with Progress(len(jobs), f"separating {len(jobs)} files ({n_jobs} jobs)", unit="files",
+                  enabled=verbose) as bar, \
+            ProcessPoolExecutor(max_workers=n_jobs, initializer=_worker_init) as pool:
+        futures = {pool.submit(separate_file, job, model, out, False): job for job in jobs}
+        pending = set(futures)
+        bar.update(0)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = futures[future]
+                    try:
+                        results[job.index] = future.result()
+                    except Exception as error:  # noqa: BLE001  (the worker died: killed, OOM)
+                        results[job.index] = {
+                            "input": job.input, "ok": False, "bug": False, "traceback": None,
+                            "error": f"{job.label}: the worker process separating it failed "
+                                     f"({type(error).__name__}: {_one_line(error)}); try "
+                                     "again with fewer --jobs"}
+                bar.update(sum(r is not None for r in results))
+                bar.clear()
+                while next_to_report < len(jobs) and results[next_to_report] is not None:
+                    report(results[next_to_report])
+                    next_to_report += 1
+                bar.redraw()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -1,0 +1,195 @@
+"""One mixture: separate it and write its outputs (in this process or a worker)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NMFAudioError
+from ..pipeline import separate
+from .core import BUG_HINT, _one_line
+from .outputs import (HINT_OUT, OutputSettings, _check_outputs, _check_target, _make_dirs,
+                      _remove_empty_dirs, _save_staged, _Transaction)
+from .progress import Progress
+from .settings import ModelSettings
+
+@dataclass(frozen=True)
+class FileJob:
+    """One input of a ``separate`` call: its position, path, display name, output folder."""
+
+    index: int
+    input: str
+    label: str
+    folder: str
+
+
+def _write_sources(transaction: _Transaction, folder: Path, names, separation,
+                   out: OutputSettings, warnings_out: list) -> list:
+    """Stage ``<source>.wav`` per source; returns their summaries."""
+    sources = []
+    for name, samples in zip(names, separation.sources):
+        final = folder / f"{name}.wav"
+        report = _save_staged(transaction, final, samples, separation.sample_rate, out.subtype)
+        sources.append({"name": name, "path": str(final), "peak": report.peak,
+                        "clipped_samples": report.n_clipped})
+        if report.n_clipped:
+            warnings_out.append(
+                f"'{final}': {report.n_clipped} samples beyond full scale (peak "
+                f"{report.peak:.3f}) were clipped in the 16-bit file; use --float32 to keep "
+                "them (then the sources add up to the mixture exactly)")
+    return sources
+
+
+def _write_residual(transaction: _Transaction, folder: Path, separation,
+                    out: OutputSettings) -> str | None:
+    """Stage ``residual.wav`` if the separation left an audible residual; its path or None."""
+    if separation.residual is None or not np.any(np.abs(separation.residual) > 1.0 / 32768):
+        return None
+    # resampled to the dictionaries' rate: what no source carries, so that the files
+    # still add up to the mixture (the library warned why, on stderr)
+    final = folder / "residual.wav"
+    _check_target(final, overwrite=out.overwrite, protected=out.protected, hint=HINT_OUT)
+    _save_staged(transaction, final, separation.residual, separation.sample_rate, out.subtype)
+    return str(final)
+
+
+def _write_components(transaction: _Transaction, folder: Path, names, separation,
+                      out: OutputSettings, warnings_out: list, created: list) -> list:
+    """Stage ``components/component_XX.wav`` per NMF component; returns their summaries."""
+    comp_folder = folder / "components"
+    created += _make_dirs(comp_folder, HINT_OUT)
+    signals = separation.component_signals()
+    digits = max(2, len(str(len(signals) - 1)))
+    source_of = {}
+    for name, group in zip(names, separation.groups):
+        for k in np.asarray(group).ravel():
+            source_of[int(k)] = name
+    components = []
+    for k, samples in enumerate(signals):
+        final = comp_folder / f"component_{k:0{digits}d}.wav"
+        report = _save_staged(transaction, final, samples, separation.sample_rate, out.subtype)
+        components.append({"index": k, "source": source_of.get(k), "path": str(final),
+                           "clipped_samples": report.n_clipped})
+    n_clipped = sum(c["clipped_samples"] for c in components)
+    if n_clipped:
+        warnings_out.append(f"'{comp_folder}': {n_clipped} samples of components were "
+                            "clipped in the 16-bit files; use --float32 to keep them")
+    return components
+
+
+def _write_plot(transaction: _Transaction, folder: Path, separation) -> str:
+    """Stage ``separation.png``; returns its path."""
+    from ..plot import plot_separation, save_figure
+
+    final = folder / "separation.png"
+    save_figure(plot_separation(separation), transaction.stage(final), overwrite=False)
+    return str(final)
+
+
+def _summary(job: FileJob, separation, written: dict, out: OutputSettings,
+             seconds: float) -> dict:
+    """The JSON-able summary of one separated input (``--json`` prints it)."""
+    mixture, result = separation.mixture, separation.nmf
+    sources, components = written["sources"], written["components"]
+    paths = [s["path"] for s in sources] + [c["path"] for c in components]
+    if written["plot"]:
+        paths.append(written["plot"])
+    return {
+        "input": job.input,
+        "ok": True,
+        "output_dir": job.folder,
+        "sources": sources,
+        "components": components if out.components_out else None,
+        "plot": written["plot"],
+        "written": paths,
+        "sample_rate": mixture.sample_rate,
+        "channels": mixture.n_channels,
+        "n_samples": mixture.n_samples,
+        "duration": mixture.duration,
+        "iterations": result.n_iter,
+        "residual": written["residual"],
+        "n_components": result.n_components,
+        "groups": {name: [int(k) for k in group]
+                   for name, group in zip(separation.source_names, separation.groups)},
+        "converged": bool(result.converged),
+        "final_loss": result.final_loss,
+        "clipped_samples": sum(s["clipped_samples"] for s in sources)
+        + sum(c["clipped_samples"] for c in components),
+        "seconds": seconds,
+        "warnings": written["warnings"],
+    }
+
+
+def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress: bool,
+              bar_label: str) -> dict:
+    """Separate ``job.input`` and write all its outputs into ``job.folder``, or none.
+
+    The output paths are checked before the separation (no work is wasted on a run that
+    could not be written); every file is staged under a hidden name by a
+    :class:`_Transaction` and renamed only when all are complete. On any exception,
+    interruption included, the staged files and the folders this call created are
+    removed and the exception propagates. Returns the summary of :func:`_summary`.
+    """
+    start = time.perf_counter()
+    names = model.source_names
+    _check_outputs(job, names, out)
+    folder = Path(job.folder)
+    created = _make_dirs(folder, HINT_OUT)
+    transaction = _Transaction(out.overwrite)
+    written = {"warnings": [], "components": [], "plot": None}
+    try:
+        with Progress(model.n_iter, bar_label, enabled=progress) as bar:
+            separation = separate(job.input, callback=bar.callback, **model.kwargs())
+        if tuple(separation.source_names) != names:  # cannot happen today; stay safe
+            names = tuple(separation.source_names)
+            _check_outputs(job, names, out)
+        written["sources"] = _write_sources(transaction, folder, names, separation, out,
+                                            written["warnings"])
+        written["residual"] = _write_residual(transaction, folder, separation, out)
+        if out.components_out:
+            written["components"] = _write_components(transaction, folder, names, separation,
+                                                      out, written["warnings"], created)
+        if out.plot:
+            written["plot"] = _write_plot(transaction, folder, separation)
+        transaction.commit()
+    except BaseException:
+        transaction.rollback()
+        _remove_empty_dirs(created)
+        raise
+    return _summary(job, separation, written, out, time.perf_counter() - start)
+
+
+def _name_input(message: str, job: FileJob) -> str:
+    message = _one_line(message)
+    if job.input in message or job.label in message:
+        return message
+    return f"{job.label}: {message}"
+
+
+def separate_file(job: FileJob, model: ModelSettings, out: OutputSettings,
+                  progress: bool = False, bar_label: str | None = None) -> dict:
+    """Separate one input and write its outputs; never raises except on interruption.
+
+    Returns a JSON-able summary: ``{"input", "ok": True, ...}`` or ``{"input", "ok":
+    False, "error": one line, "bug": bool, "traceback": str or None}``. Runs in worker
+    processes for ``--jobs N``.
+    """
+    start = time.perf_counter()
+    try:
+        return _run_file(job, model, out, progress, bar_label or job.label)
+    except NMFAudioError as error:
+        message, bug, trace = _name_input(str(error), job), False, None
+    except OSError as error:
+        where = f" '{error.filename}'" if error.filename else ""
+        message = _name_input(f"{error.strerror or error}{where}", job)
+        bug, trace = False, None
+    except Exception as error:  # noqa: BLE001  (reported as a bug, the batch goes on)
+        message = (f"unexpected {type(error).__name__} while separating '{job.label}': "
+                   f"{_one_line(error)} -- {BUG_HINT}")
+        bug, trace = True, traceback.format_exc()
+    return {"input": job.input, "ok": False, "error": message, "bug": bug,
+            "traceback": trace, "seconds": time.perf_counter() - start}

@@ -1,0 +1,212 @@
+"""The model options shared by ``separate``, ``demo`` and ``plot``, checked into
+:class:`ModelSettings` before any work."""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import click
+
+from ..dictionary import Dictionary, check_compatible, learn_dictionary
+from ..errors import NMFAudioError
+from ..pipeline import RATE_POLICIES
+from ..spectral import STFTConfig
+from .core import BETA, CLIError
+from .progress import Progress
+
+#: Default output folder of ``separate`` and ``demo``.
+DEFAULT_OUT = "separated"
+#: The example mixture shipped inside the package (keys + drums, 22050 Hz mono, 6 s).
+EXAMPLE_RESOURCE = ("data", "example.wav")
+
+#: The instruments of the example; data/train_NAME.wav holds 6 s of each alone.
+DEMO_SOURCES = ("keys", "drums")
+#: Defaults of ``learn``.
+DEFAULT_DICT_COMPONENTS = 48
+DEFAULT_N_FFT = 2048
+
+
+# --------------------------------------------------------------------------- separation settings
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What ``separate`` and ``plot`` pass to :func:`nmfaudio.pipeline.separate`."""
+
+    dictionaries: tuple = ()
+    dictionary_paths: tuple = ()
+    n_free: int = 0
+    n_sources: int | None = None
+    n_components: int | None = None
+    beta: object = None  # None: the dictionaries' beta, else kl (the library decides)
+    n_iter: int = 300
+    l1: float | None = None
+    mask_power: float = 2.0
+    stft: STFTConfig | None = None
+    seed: int = 0
+    on_rate_mismatch: str = "resample"
+    n_threads: int | None = None  # NMF threads per process; None = all cores
+
+    @property
+    def supervised(self) -> bool:
+        return bool(self.dictionaries)
+
+    @property
+    def source_names(self) -> tuple:
+        if self.supervised:
+            return tuple(d.name for d in self.dictionaries) + (("other",) if self.n_free else ())
+        return tuple(f"source{i + 1}" for i in range(self.n_sources))
+
+    def kwargs(self) -> dict:
+        kw = {"beta": self.beta, "mask_power": self.mask_power, "n_iter": self.n_iter,
+              "seed": self.seed, "on_rate_mismatch": self.on_rate_mismatch,
+              "n_threads": self.n_threads}
+        if self.l1 is not None:
+            kw["l1_activations"] = self.l1
+        if self.supervised:
+            kw.update(dictionaries=list(self.dictionaries), n_free=self.n_free)
+        else:
+            kw.update(n_sources=self.n_sources, n_components=self.n_components,
+                      stft_config=self.stft)
+        return kw
+
+    def describe(self) -> dict:
+        out = {
+            "mode": "supervised" if self.supervised else "unsupervised",
+            "sources": list(self.source_names),
+            "beta": self.beta if self.beta is not None else (
+                self.dictionaries[0].beta if self.supervised else "kl"),
+            "iterations": self.n_iter,
+            "sparsity": self.l1,
+            "mask_power": self.mask_power,
+            "seed": self.seed,
+        }
+        if self.supervised:
+            first = self.dictionaries[0]
+            out.update(dictionaries=list(self.dictionary_paths), free_components=self.n_free,
+                       n_fft=first.stft.n_fft, hop=first.stft.hop_length,
+                       on_rate_mismatch=self.on_rate_mismatch)
+        else:
+            out.update(components=self.n_components or "auto: max(16, 4 * sources + 4)",
+                       n_fft=self.stft.n_fft,
+                       hop=self.stft.hop_length)
+        return out
+
+
+def _model_options(function):
+    """The options shared by ``separate``, ``demo`` and ``plot``."""
+    options = [
+        click.option("-d", "--dict", "dict_paths", multiple=True, metavar="DICT.npz",
+                     help="Supervised: a dictionary from `nmfaudio learn`, one per source "
+                          "(repeat the option)."),
+        click.option("--free", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Supervised: this many extra components learned from the mixture, "
+                          "written as the source 'other'."),
+        click.option("-s", "--sources", type=click.IntRange(min=1), default=None,
+                     help="Unsupervised: number of sources (default 2)."),
+        click.option("-k", "--components", type=click.IntRange(min=1), default=None,
+                     help="Unsupervised: number of NMF components [default: max(16, 4 S + 4)]."),
+        click.option("--beta", type=BETA, default=None,
+                     help="Divergence: kl, is (Itakura-Saito), euclidean, or a number "
+                          "[default: the dictionaries' beta, else kl]."),
+        click.option("-n", "--iterations", type=click.IntRange(min=1), default=300,
+                     show_default=True, help="Maximum number of NMF iterations."),
+        click.option("--sparsity", type=click.FloatRange(min=0), default=None,
+                     help="L1 weight on the activations [default: 0.3 with --dict, else 0]."),
+        click.option("--mask-power", type=click.FloatRange(min=0, min_open=True), default=2.0,
+                     show_default=True, help="Exponent of the soft masks (2 = Wiener-like)."),
+        click.option("--n-fft", type=click.IntRange(min=16), default=None,
+                     help="STFT frame length [default: 2048, or the dictionaries']."),
+        click.option("--hop", type=click.IntRange(min=1), default=None,
+                     help="STFT hop [default: n_fft / 4, or the dictionaries']."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of the NMF initialization."),
+        click.option("--on-rate-mismatch", type=click.Choice(RATE_POLICIES, case_sensitive=False),
+                     default="resample", show_default=True,
+                     help="Supervised, when the mixture's sample rate differs from the "
+                          "dictionaries': resample it, or stop with an error."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _model_settings(params: dict) -> ModelSettings:
+    """Check the shared options and load the dictionaries (fail before any work)."""
+    dict_paths = params["dict_paths"]
+    n_fft, hop = params["n_fft"], params["hop"]
+    common = {"beta": params["beta"], "n_iter": params["iterations"], "l1": params["sparsity"],
+              "mask_power": params["mask_power"], "seed": params["seed"],
+              "on_rate_mismatch": params["on_rate_mismatch"].lower()}
+    if dict_paths:
+        if params["sources"] is not None:
+            raise click.UsageError("--sources is for unsupervised separation; with --dict the "
+                                   "sources are the dictionaries (add --free K for one more)")
+        if params["components"] is not None:
+            raise click.UsageError("--components is for unsupervised separation; with --dict "
+                                   "use --free K for extra components learned from the mixture")
+        dictionaries = tuple(Dictionary.load(path) for path in dict_paths)
+        check_compatible(dictionaries)
+        first = dictionaries[0]
+        if (n_fft is not None and n_fft != first.stft.n_fft) or \
+                (hop is not None and hop != first.stft.hop_length):
+            raise click.UsageError(
+                f"--n-fft/--hop ({n_fft}, {hop}) do not match the dictionary '{dict_paths[0]}' "
+                f"(n_fft {first.stft.n_fft}, hop {first.stft.hop_length}); drop them to use "
+                "the dictionaries' STFT, or learn the dictionaries again with these values")
+        if params["free"] and "other" in {d.name for d in dictionaries}:
+            raise click.UsageError("a dictionary is named 'other', the name --free gives to the "
+                                   "free components; learn it again under another name")
+        return ModelSettings(dictionaries=dictionaries, dictionary_paths=tuple(dict_paths),
+                             n_free=params["free"], **common)
+    if params["free"]:
+        raise click.UsageError("--free adds components to dictionaries; give --dict too, or use "
+                               "--sources/--components for unsupervised separation")
+    n_sources = params["sources"] if params["sources"] is not None else 2
+    if params["components"] is not None and params["components"] < n_sources:
+        raise click.UsageError(f"--components ({params['components']}) must be at least "
+                               f"--sources ({n_sources})")
+    n_fft = DEFAULT_N_FFT if n_fft is None else n_fft
+    hop = max(n_fft // 4, 1) if hop is None else hop
+    try:
+        config = STFTConfig(n_fft=n_fft, hop_length=hop)
+    except NMFAudioError as error:
+        raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
+    return ModelSettings(n_sources=n_sources, n_components=params["components"], stft=config,
+                         **common)
+
+
+def _example_mixture(stack: ExitStack) -> str:
+    """Path of the example mixture inside the installed package."""
+    return _packaged_file(stack, EXAMPLE_RESOURCE)
+
+
+def _packaged_file(stack: ExitStack, parts: tuple) -> str:
+    from importlib import resources
+
+    resource = resources.files("nmfaudio").joinpath(*parts)
+    if not resource.is_file():
+        raise CLIError("the example audio is not installed with this nmfaudio "
+                       f"(nmfaudio/{'/'.join(parts)} is missing); give a mixture: "
+                       "nmfaudio separate MIX.wav")
+    return str(stack.enter_context(resources.as_file(resource)))
+
+
+def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: bool) -> ModelSettings:
+    """The demo learns a dictionary per instrument from the training clips shipped with
+    nmfaudio (other notes and another groove than the mixture's), then separates with them."""
+    n_fft = params["n_fft"] or DEFAULT_N_FFT
+    config = STFTConfig(n_fft=n_fft, hop_length=params["hop"] or n_fft // 4)
+    dictionaries = []
+    for name in DEMO_SOURCES:
+        path = _packaged_file(stack, ("data", f"train_{name}.wav"))
+        with Progress(model.n_iter, f"learning '{name}' from its training clip", enabled=verbose,
+                      unit="iterations") as bar:
+            dictionaries.append(learn_dictionary(
+                path, DEFAULT_DICT_COMPONENTS, name=name, stft_config=config, seed=model.seed,
+                beta="kl" if model.beta is None else model.beta,
+                n_iter=model.n_iter, callback=bar.callback))
+    return dataclasses.replace(model, dictionaries=tuple(dictionaries), dictionary_paths=(),
+                               n_sources=None, n_components=None, stft=None)
