@@ -16,10 +16,10 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # NMF lives in nmfaudio.estimators, which imports scikit-learn (about half a second):
     # loaded on first use, so that `import nmfaudio` stays as light as before.
-    if name == "NMF":
-        from .estimators import NMF
+    if name in ("NMF", "NMFD"):
+        from . import estimators
 
-        return NMF
+        return getattr(estimators, name)
     raise AttributeError(f"module 'nmfaudio' has no attribute {name!r}")
 
 
@@ -27,6 +27,7 @@ __all__ = [
     "nmf",
     "nmfd",
     "NMF",
+    "NMFD",
     "separate",
     "separate_stft",
     "Separation",

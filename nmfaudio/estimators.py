@@ -1,6 +1,7 @@
 """scikit-learn estimators over nmfaudio's factorizations.
 
-:class:`NMF` wraps :func:`nmfaudio.factorization.nmf` in scikit-learn's transformer API
+:class:`NMF` wraps :func:`nmfaudio.factorization.nmf` (and :class:`NMFD` the convolutive
+:func:`nmfaudio.convolutive.nmfd`) in scikit-learn's transformer API
 (``fit`` / ``transform`` / ``fit_transform`` / ``inverse_transform``, ``components_``),
 so it drops into code that already expects :class:`sklearn.decomposition.NMF`: a
 :class:`sklearn.pipeline.Pipeline`, a grid search, or
@@ -29,9 +30,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
 from .errors import ParameterError
+from .convolutive import convolutive_model, nmfd
 from .factorization import beta_divergence, nmf, parse_beta
 
-__all__ = ["NMF"]
+__all__ = ["NMF", "NMFD"]
 
 _INITS = (None, "random", "nndsvda", "custom")
 
@@ -311,3 +313,226 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                                  f"{np.shape(H)}")
         return templates, activations, fixed is not None, K
 
+
+
+class NMFD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Convolutive NMF (NMFD) as a scikit-learn transformer.
+
+    Fits ``X ~ sum_tau shift_tau(A) @ components_[:, tau, :]`` with nonnegative
+    activations ``A`` (n_samples, K), the transform output, and templates
+    ``components_`` (K, n_frames, n_features), by :func:`nmfaudio.convolutive.nmfd`: each
+    component is a short run of ``n_frames`` consecutive samples, started wherever its
+    activation is. In nmfaudio's orientation (``X = S.T`` for a spectrogram S (F, T)) this
+    is ``S ~ sum_tau W_tau shift_tau(H)`` with ``W[:, k, tau] = components_[k, tau, :]`` and
+    ``H = A.T``.
+
+    The samples are consecutive frames, not independent draws: a sample's activations
+    depend on its ``n_frames - 1`` neighbours on each side, so, unlike :class:`NMF`,
+    transforming a subset or a shuffled X is not the same as transforming X and taking
+    the same rows (scikit-learn's two checks of that are expected to fail, see the tests).
+
+    Parameters
+    ----------
+    n_components : int, "auto" or None
+        K. None or "auto": the number of templates of ``H`` given to :meth:`fit` with
+        ``init="custom"``, else of ``fixed_components``, else 1.
+    n_frames : int > 0
+        L, the length of each template in samples (frames); at most n_samples.
+    init : {None, "random", "nndsvda", "custom"}
+        None: "random", the better start for NMFD (see :func:`nmfaudio.nmfd`). "custom":
+        start from the ``W`` (activations) and ``H`` (templates) given to :meth:`fit`.
+    beta_loss, tol, max_iter, random_state, l1_activations, dtype, n_threads
+        As for :class:`NMF` (``l1_activations`` keeps the learned templates at unit
+        Frobenius norm).
+    fixed_components : array-like, shape=(K0, n_frames, n_features), optional
+        Templates kept as given; K0 <= K, the others are learned.
+
+    Attributes
+    ----------
+    components_ : np.ndarray, shape=(K, n_frames, n_features)
+        The templates.
+    n_components_ : int
+        K.
+    n_iter_ : int
+        Iterations run by the last :meth:`fit`.
+    reconstruction_err_ : float
+        ``sqrt(2 * D_beta(X | model))`` at the end of :meth:`fit`.
+    result_ : NMFDResult
+        The factorization of the last :meth:`fit`, in nmfaudio's orientation.
+    n_features_in_ : int
+        Number of features seen by :meth:`fit`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nmfaudio import NMFD
+    >>> X = np.random.default_rng(0).random((60, 12))
+    >>> model = NMFD(n_components=2, n_frames=4, random_state=0, max_iter=50)
+    >>> codes = model.fit_transform(X)
+    >>> codes.shape, model.components_.shape
+    ((60, 2), (2, 4, 12))
+    """
+
+    def __init__(self, n_components=None, n_frames=8, *, init=None, beta_loss="kullback-leibler",
+                 tol=1e-4, max_iter=200, random_state=None, l1_activations=0.0,
+                 fixed_components=None, dtype=None, n_threads=None):
+        self.n_components = n_components
+        self.n_frames = n_frames
+        self.init = init
+        self.beta_loss = beta_loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.l1_activations = l1_activations
+        self.fixed_components = fixed_components
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    # the same parameter checks as NMF's, shared rather than copied
+    _check_X = NMF._check_X
+    _dtype = NMF._dtype
+    _beta = NMF._beta
+    _max_iter = NMF._max_iter
+    _seed = NMF._seed
+    _n_features_out = NMF._n_features_out
+
+    def fit(self, X, y=None, W=None, H=None):
+        """Learn the templates of X.
+
+        Parameters
+        ----------
+        X : array-like, shape=(n_samples, n_features)
+            Nonnegative finite data, consecutive frames (``S.T`` for a spectrogram S).
+        y : ignored
+        W : array-like, shape=(n_samples, K), optional
+            With ``init="custom"``: the initial activations.
+        H : array-like, shape=(K, n_frames, n_features), optional
+            With ``init="custom"``: the initial templates.
+
+        Returns
+        -------
+        self
+        """
+        X = self._check_X(X, reset=True)
+        L = self._frames(X)
+        templates, activations, fixed, K = self._start(X, W, H, L)
+        init = "nndsvda" if self.init == "nndsvda" else "random"
+        result = nmfd(X.T, K, L, beta=self._beta(), templates=templates, activations=activations,
+                      fixed_templates=fixed, n_iter=self._max_iter(), tol=self.tol,
+                      l1_activations=self.l1_activations, init=init, seed=self._seed(),
+                      dtype=self._dtype(X), n_threads=self.n_threads)
+        self.result_ = result
+        self.components_ = np.ascontiguousarray(result.templates.transpose(1, 2, 0))
+        self.n_components_ = K
+        self.n_iter_ = int(result.n_iter)
+        loss = beta_divergence(X.T, result.reconstruction(), result.beta)
+        self.reconstruction_err_ = float(np.sqrt(2.0 * max(loss, 0.0)))
+        return self
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """``fit(X).transform(X)``: the activations solved again over the learned templates
+        (see :meth:`NMF.fit_transform` for why). Parameters are those of :meth:`fit`.
+
+        Returns
+        -------
+        W : np.ndarray, shape=(n_samples, K)
+        """
+        return self.fit(X, W=W, H=H).transform(X)
+
+    def transform(self, X):
+        """The activations of X over the fitted templates (kept fixed).
+
+        They start from one constant (scaled to X's mean level) and run ``max_iter``
+        iterations.
+
+        Parameters
+        ----------
+        X : array-like, shape=(n_samples, n_features)
+            At least ``n_frames`` samples.
+
+        Returns
+        -------
+        W : np.ndarray, shape=(n_samples, K)
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        L = self._frames(X)
+        if L != self.components_.shape[1]:
+            raise ParameterError(f"n_frames is {L} but the fitted templates have "
+                                 f"{self.components_.shape[1]} frames; fit again")
+        dtype = self._dtype(X)
+        templates = self.components_.transpose(2, 0, 1).astype(dtype)  # (F, K, L)
+        K = self.n_components_
+        level = float(X.mean(dtype=np.float64)) / max(K * L * float(templates.mean()),
+                                                       np.finfo(np.float64).tiny)
+        activations = np.full((K, X.shape[0]), level, dtype=dtype)
+        if not np.any(X):
+            return activations.T.copy()  # all zero: the exact fit is zero
+        result = nmfd(X.T, K, L, beta=self._beta(), templates=templates, activations=activations,
+                      fixed_templates=True, n_iter=self._max_iter(), tol=0.0,
+                      l1_activations=self.l1_activations, dtype=dtype, n_threads=self.n_threads)
+        return np.ascontiguousarray(result.activations.T)
+
+    def inverse_transform(self, X):
+        """Data back from activations: ``sum_tau shift_tau(X) @ components_[:, tau, :]``.
+
+        Parameters
+        ----------
+        X : array-like, shape=(n_samples, K)
+
+        Returns
+        -------
+        np.ndarray, shape=(n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_components_:
+            raise ParameterError(
+                f"inverse_transform needs activations of shape (n_samples, {self.n_components_}), "
+                f"got shape {X.shape}")
+        return convolutive_model(self.components_.transpose(2, 0, 1), X.T).T
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _frames(self, X: np.ndarray) -> int:
+        L = self.n_frames
+        if not isinstance(L, numbers.Integral) or isinstance(L, bool) or L < 1:
+            raise ParameterError(f"n_frames must be a positive integer, got {L!r}")
+        if X.shape[0] < L:
+            raise ParameterError(
+                f"n_samples = {X.shape[0]} is fewer than n_frames = {L}: NMFD needs at least "
+                "one template's length of consecutive frames; pass more or lower n_frames")
+        return int(L)
+
+    def _start(self, X: np.ndarray, W, H, L: int):
+        """nmfd()'s templates (F, K0, L), activations (K, T), fixed_templates and K."""
+        if self.init not in _INITS:
+            raise ParameterError(f"init must be one of {_INITS}, got {self.init!r}")
+        if (W is not None or H is not None) and self.init != "custom":
+            raise ParameterError("W and H are starting factors for init='custom'; set init='custom' "
+                                 "or leave them out")
+        if self.fixed_components is not None and H is not None:
+            raise ParameterError("give either fixed_components or a custom H, not both")
+        given = self.fixed_components if self.fixed_components is not None else H
+        name = "fixed_components" if self.fixed_components is not None else "H"
+        templates = None
+        if given is not None:
+            templates = np.asarray(given, dtype=X.dtype)
+            if templates.ndim != 3 or templates.shape[1:] != (L, X.shape[1]):
+                raise ParameterError(f"{name} must have shape (K, n_frames={L}, "
+                                     f"n_features={X.shape[1]}), got {templates.shape}")
+        K = self.n_components
+        if K is None or (isinstance(K, str) and K == "auto"):
+            K = templates.shape[0] if templates is not None else 1
+        if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
+            raise ParameterError(f"n_components must be a positive integer, 'auto' or None, got {K!r}")
+        K = int(K)
+        if templates is not None and (templates.shape[0] > K or (H is not None and templates.shape[0] != K)):
+            raise ParameterError(f"{name} has {templates.shape[0]} templates but n_components={K}")
+        activations = None if W is None else np.asarray(W).T
+        templates = None if templates is None else templates.transpose(2, 0, 1)
+        return templates, activations, self.fixed_components is not None, K
