@@ -14,6 +14,7 @@ librosa) of ``float32`` samples in ``[-1, 1]``, carried together with its sample
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -316,7 +317,9 @@ def load(path, *, sample_rate: int | None = None, allow_silent: bool = False) ->
         # libsndfile would only say "System error", which reads like a corrupt file.
         raise AudioFileError(f"{path!r} cannot be read: permission denied")
 
+    _check_decoded_size(path, target_rate)
     samples, native_rate = _read(path)
+    _warn_if_cut_short(path, samples.shape[1], native_rate)
 
     n_channels, n_samples = samples.shape
     if n_samples == 0:
@@ -348,6 +351,65 @@ def load(path, *, sample_rate: int | None = None, allow_silent: bool = False) ->
             f"at {native_rate} Hz; it is too short to separate"
         )
     return Audio(samples, native_rate, path=path)
+
+
+def _check_decoded_size(path: str, target_rate: int | None) -> None:
+    """Refuse, from its header, a file whose samples cannot fit in memory once decoded."""
+    try:
+        info = sf.info(path)
+        frames, channels, rate = int(info.frames), int(info.channels), int(info.samplerate)
+    except Exception:  # noqa: BLE001  (not for soundfile: _read says why, or librosa decodes it)
+        return
+    from ._budget import check_memory_bytes
+
+    # float32 as read (N, C) and channels first (C, N); a resampled copy on top
+    scale = 8 + (4 * target_rate / rate if target_rate and target_rate != rate else 0)
+    check_memory_bytes(frames * channels * scale,
+                       what=f"reading {path!r} ({frames / max(rate, 1) / 60:.1f} minutes, "
+                            f"{channels} channels)",
+                       advice="cut it into shorter files")
+
+
+def _wav_shortfall(path: str):
+    """``(declared, present)`` data bytes of a WAV file whose data chunk is cut short.
+
+    libsndfile reads such a file up to its end without a word; the RIFF chunk header
+    still says how long it was meant to be. None for anything else (and for the sizes
+    0 and 0xFFFFFFFF that streaming writers put there when they do not know the length).
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return None
+            order = "<" if head[:4] == b"RIFF" else ">"
+            position = 12
+            while position + 8 <= size:
+                handle.seek(position)
+                chunk = handle.read(8)
+                declared = struct.unpack(order + "I", chunk[4:8])[0]
+                if chunk[:4] == b"data":
+                    present = size - position - 8
+                    if declared in (0, 0xFFFFFFFF) or declared <= present:
+                        return None
+                    return declared, present
+                position += 8 + declared + (declared & 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _warn_if_cut_short(path: str, n_samples: int, sample_rate: int) -> None:
+    shortfall = _wav_shortfall(path)
+    if shortfall is None or n_samples == 0:
+        return
+    declared, present = shortfall
+    seconds = n_samples / sample_rate
+    warnings.warn(
+        f"{path!r} is cut short: its header declares {seconds * declared / max(present, 1):.2f} s "
+        f"of audio but the file holds {seconds:.2f} s; only those are used (re-export or "
+        "copy the file again to get all of it)", stacklevel=3)
 
 
 def _read(path: str) -> tuple[np.ndarray, int]:
@@ -553,12 +615,46 @@ def save(
     return SaveReport(path=path, peak=peak, gain=gain, n_clipped=n_clipped)
 
 
+class _Writes:
+    """A file handle whose ``write`` returns 0 instead of raising, keeping the error.
+
+    libsndfile calls ``write`` through a cffi callback: an OSError raised there (disk
+    full, file too large) would be printed as a traceback by cffi, and soundfile would
+    then fail with an AssertionError that says nothing. The kept error is raised once
+    libsndfile has returned.
+    """
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self._handle.write(data)
+        except OSError as error:
+            self.error = error
+            return 0
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+
 def _write_atomically(path: str, samples: np.ndarray, sample_rate: int, subtype: str,
                       fmt: str, *, overwrite: bool) -> None:
     with atomic_write(path, overwrite=overwrite) as handle:
-        with sf.SoundFile(handle, mode="w", samplerate=sample_rate, channels=samples.shape[0],
-                          subtype=subtype, format=fmt) as sound:
-            sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)
+        target = _Writes(handle)
+        try:
+            with sf.SoundFile(target, mode="w", samplerate=sample_rate,
+                              channels=samples.shape[0], subtype=subtype, format=fmt) as sound:
+                sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)
+        except (AssertionError, RuntimeError, sf.SoundFileError):
+            if target.error is not None:
+                raise target.error from None
+            raise
+        if target.error is not None:
+            raise target.error
 
 
 # --------------------------------------------------------------------------- streaming

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence, Union
@@ -22,19 +23,36 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import audio as audio_io
+from ._budget import check_memory_bytes
 from ._files import atomic_write
-from ._validation import nonnegative_finite_array, positive_number
+from ._validation import nonnegative_finite_array, positive_number, real_float_array
 from ._validation import sample_rate as check_sample_rate
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .factorization import nmf, parse_beta
 from .spectral import STFTConfig, spectrogram, stft
 
-__all__ = ["Dictionary", "learn_dictionary", "check_compatible", "FORMAT_VERSION"]
+__all__ = ["Dictionary", "learn_dictionary", "check_compatible", "check_name", "FORMAT_VERSION"]
 
 #: Version of the ``.npz`` layout; bumped when a field changes meaning.
 FORMAT_VERSION = 1
 
 AudioLike = Union["audio_io.Audio", str, os.PathLike]
+
+
+def check_name(name) -> str:
+    """A source name, which names output files (``NAME.wav``): ParameterError otherwise.
+
+    Non-empty, no path separator, not ``.`` or ``..``, and no control character (NUL,
+    newline, ...), which would break file names or the one-line messages naming them.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ParameterError(f"a dictionary needs a non-empty name, got {name!r}")
+    if os.sep in name or (os.altsep and os.altsep in name) or name in (".", ".."):
+        raise ParameterError(f"dictionary name {name!r} cannot be a file name: no path separators")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise ParameterError(f"dictionary name {name!r} contains a control character "
+                             "(NUL, newline, ...); it names output files: use a plain name")
+    return name
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,14 +84,13 @@ class Dictionary:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ParameterError(f"a dictionary needs a non-empty name, got {self.name!r}")
-        if os.sep in self.name or (os.altsep and os.altsep in self.name) or self.name in (".", ".."):
-            raise ParameterError(f"dictionary name {self.name!r} cannot be a file name: no path separators")
-        templates = np.array(self.templates, dtype=np.float32, copy=True)
+        check_name(self.name)
+        raw = real_float_array(self.templates, f"templates of {self.name!r}", "shape=(F, K)")
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, refused below
+            templates = np.array(raw, dtype=np.float32, copy=True)
         if templates.ndim != 2 or templates.size == 0:
             raise ParameterError(f"templates must be a non-empty (F, K) array, got shape {templates.shape}")
-        nonnegative_finite_array(templates, f"templates of {self.name!r}",
+        nonnegative_finite_array(templates, f"templates of {self.name!r} (as float32)",
                                  why="dictionary templates must be nonnegative")
         if not isinstance(self.stft, STFTConfig):
             raise ParameterError(f"stft must be an STFTConfig, got {type(self.stft).__name__}")
@@ -128,41 +145,35 @@ class Dictionary:
 
     @classmethod
     def load(cls, path) -> "Dictionary":
-        """Read a dictionary written by :meth:`save`.
+        """Read a dictionary written by :meth:`save`, validating all of it.
+
+        The arrays' headers are read before their data, so that a file declaring a huge
+        array (a "deflate bomb") is refused before anything is decompressed; pickles are
+        never loaded. Every field is checked: the templates must be a finite,
+        nonnegative, real (F, K) array with unit-norm (or empty) columns, as
+        :func:`learn_dictionary` writes them.
 
         Raises
         ------
         AudioFileError
-            If the file is missing or is not a dictionary file of a version we read.
+            Naming the file, if it is missing, is not a dictionary file of a version we
+            read, or any of its fields is invalid.
+        InsufficientMemoryError
+            If its templates would not fit in the memory available.
+        ParameterError
+            If ``path`` is not a path.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise ParameterError(f"Dictionary.load needs the path of a .npz file (str or "
+                                 f"os.PathLike), got {type(path).__name__}")
         path = os.fspath(path)
         if not os.path.exists(path):
             raise AudioFileError(f"'{path}': dictionary file does not exist; check the path "
                                  "(make one with `nmfaudio learn`)")
-        not_ours = f"'{path}' is not an nmfaudio dictionary (.npz from `nmfaudio learn`)"
-        bad = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError)
+        header, shape, dtype = _read_headers(path)
+        templates = _read_templates(path, shape, dtype)
         try:
-            data = np.load(path, allow_pickle=False)
-        except bad as error:  # EOFError: an empty or truncated file
-            raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
-        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy under another name
-            raise AudioFileError(f"{not_ours}: it holds a single array")
-        try:
-            with data:
-                templates = np.array(data["templates"])
-                header = json.loads(str(data["header"]))
-        except bad as error:
-            raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
-        if not isinstance(header, dict):
-            raise AudioFileError(f"{not_ours}: its header is not a settings record")
-        version = header.get("format_version")
-        if version != FORMAT_VERSION:
-            raise AudioFileError(
-                f"'{path}' is a dictionary of format version {version}; this nmfaudio reads "
-                f"version {FORMAT_VERSION}: learn it again with this version"
-            )
-        try:
-            return cls(
+            dictionary = cls(
                 name=header["name"],
                 templates=templates,
                 sample_rate=header["sample_rate"],
@@ -171,8 +182,99 @@ class Dictionary:
                 spectrogram_power=header["spectrogram_power"],
                 metadata=header.get("metadata", {}),
             )
-        except (KeyError, ParameterError) as error:
-            raise AudioFileError(f"'{path}' is a damaged dictionary file: {error}") from None
+        except (KeyError, ParameterError, TypeError, ValueError) as error:
+            what = f"no field {error}" if isinstance(error, KeyError) else str(error)
+            raise AudioFileError(f"'{path}' is a damaged dictionary file: {what}") from None
+        _check_norms(dictionary, path)
+        return dictionary
+
+
+_NOT_OURS = "'{path}' is not an nmfaudio dictionary (.npz from `nmfaudio learn`)"
+#: Largest header record accepted (characters); ours are a few hundred.
+_MAX_HEADER_CHARS = 1 << 16
+
+
+def _npy_header(archive: zipfile.ZipFile, member: str, path: str) -> tuple:
+    """``(shape, dtype)`` of an ``.npy`` member, read without its data."""
+    try:
+        with archive.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f".npy version {version}")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, RuntimeError) as error:
+        raise AudioFileError(f"{_NOT_OURS.format(path=path)}: its {member} is not a numpy "
+                             f"array ({type(error).__name__}: {error})") from None
+    return tuple(shape), np.dtype(dtype)
+
+
+def _read_headers(path: str) -> tuple:
+    """The settings record, and the templates' shape and dtype, of a dictionary file."""
+    not_ours = _NOT_OURS.format(path=path)
+    if not zipfile.is_zipfile(path):
+        raise AudioFileError(f"{not_ours}: it is not a .npz (zip) archive")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if not {"templates.npy", "header.npy"} <= names:
+                raise AudioFileError(f"{not_ours}: it holds {sorted(names)}, not templates "
+                                     "and header")
+            h_shape, h_dtype = _npy_header(archive, "header.npy", path)
+            shape, dtype = _npy_header(archive, "templates.npy", path)
+    except (OSError, zipfile.BadZipFile, RuntimeError) as error:
+        raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
+    if h_shape != () or h_dtype.kind != "U" or h_dtype.itemsize > 4 * _MAX_HEADER_CHARS:
+        raise AudioFileError(f"{not_ours}: its header is a {h_dtype} array of shape {h_shape}, "
+                             "not a settings record")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise AudioFileError(f"{not_ours}: {type(error).__name__}: {error}") from None
+    if not isinstance(header, dict):
+        raise AudioFileError(f"{not_ours}: its header is not a settings record")
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise AudioFileError(f"'{path}' has format_version {version!r}, not a version number; "
+                             "the file was edited or damaged: learn the dictionary again")
+    if version != FORMAT_VERSION:
+        raise AudioFileError(
+            f"'{path}' is a dictionary of format version {version}; this nmfaudio reads "
+            f"version {FORMAT_VERSION}: learn it again with this version"
+        )
+    if dtype.kind != "f" or len(shape) != 2 or 0 in shape:
+        raise AudioFileError(f"'{path}' is a damaged dictionary file: its templates are a "
+                             f"{dtype} array of shape {shape}, not a real (F, K) array")
+    return header, shape, dtype
+
+
+def _read_templates(path: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The templates, once their size is known to fit in memory."""
+    n_values = int(np.prod(shape, dtype=object))
+    # the array as stored, its float32 copy, and float64 norms of it
+    check_memory_bytes(n_values * (dtype.itemsize + 4 + 8),
+                       what=f"loading '{path}' ({shape[0]} x {shape[1]} templates)",
+                       advice="it is far larger than any dictionary `nmfaudio learn` makes: "
+                              "check the file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["templates"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise AudioFileError(f"{_NOT_OURS.format(path=path)}: {type(error).__name__}: "
+                             f"{error}") from None
+
+
+def _check_norms(dictionary: "Dictionary", path: str) -> None:
+    """Templates of unit L2 norm (or all zero), as :func:`learn_dictionary` writes them."""
+    norms = np.linalg.norm(dictionary.templates.astype(np.float64), axis=0)
+    bad = np.flatnonzero((norms > 0) & (np.abs(norms - 1.0) > 1e-3))
+    if bad.size:
+        raise AudioFileError(
+            f"'{path}' is a damaged or edited dictionary file: template {int(bad[0])} has L2 "
+            f"norm {norms[bad[0]]:.3g}, not 1 as `nmfaudio learn` writes them; learn it again")
 
 
 def check_compatible(dictionaries: Sequence[Dictionary]) -> None:
@@ -222,8 +324,41 @@ def _as_audio(item, sample_rate: Optional[int]) -> "audio_io.Audio":
             return audio_io.resample(item, sample_rate)
         return item
     if isinstance(item, (str, os.PathLike)):
-        return audio_io.load(item, sample_rate=sample_rate)
+        # learn_dictionary has no allow_silent: silence is refused here in its own words
+        audio = audio_io.load(item, sample_rate=sample_rate, allow_silent=True)
+        if not np.any(audio.samples):
+            raise AudioFileError(f"training file '{item}' is silent (all samples are 0): "
+                                 "there is nothing to learn from it")
+        return audio
     raise ParameterError(f"training audio must be an Audio or a file path, got {type(item).__name__}")
+
+
+def _training_recordings(training, sample_rate: Optional[int], config: STFTConfig,
+                         name: str) -> list:
+    """The training audio of :func:`learn_dictionary`, read, at one rate, checked."""
+    if isinstance(training, (str, os.PathLike, audio_io.Audio)):
+        training = [training]
+    if isinstance(training, (bytes, np.ndarray)) or not isinstance(training, Iterable):
+        raise ParameterError(
+            f"training must be an Audio, a file path, or a list of them, got "
+            f"{type(training).__name__}; e.g. learn_dictionary(['piano.wav'], 32, name='piano')")
+    items = list(training)
+    if not items:
+        raise ParameterError(f"no training audio given for {name!r}")
+    recordings = []
+    for item in items:
+        recording = _as_audio(item, sample_rate)
+        if sample_rate is None:
+            sample_rate = recording.sample_rate
+        recordings.append(recording)
+    for recording in recordings:
+        if recording.n_samples < config.n_fft:
+            raise AudioFileError(
+                f"'{recording.path or name}' is {recording.n_samples} samples long at "
+                f"{recording.sample_rate} Hz, shorter than one STFT frame (n_fft={config.n_fft}); "
+                "use a longer recording or a smaller n_fft"
+            )
+    return recordings
 
 
 def learn_dictionary(
@@ -285,27 +420,13 @@ def learn_dictionary(
     ParameterError
         A setting is out of range.
     """
-    if isinstance(training, (str, os.PathLike, audio_io.Audio)):
-        training = [training]
-    items = list(training)
-    if not items:
-        raise ParameterError(f"no training audio given for {name!r}")
+    check_name(name)
     config = stft_config if stft_config is not None else STFTConfig()
     if not isinstance(config, STFTConfig):
         raise ParameterError(f"stft_config must be an STFTConfig, got {type(config).__name__}")
-    recordings = []
-    for item in items:
-        recording = _as_audio(item, sample_rate)
-        if sample_rate is None:
-            sample_rate = recording.sample_rate
-        recordings.append(recording)
-    for recording in recordings:
-        if recording.n_samples < config.n_fft:
-            raise AudioFileError(
-                f"'{recording.path or name}' is {recording.n_samples} samples long at "
-                f"{recording.sample_rate} Hz, shorter than one STFT frame (n_fft={config.n_fft}); "
-                "use a longer recording or a smaller n_fft"
-            )
+    recordings = _training_recordings(training, sample_rate, config, name)
+    sample_rate = recordings[0].sample_rate
+    _check_learning_memory(recordings, config, n_components, name)
     spectra = [spectrogram(stft(r.samples, config), power=spectrogram_power) for r in recordings]
     V = np.concatenate(spectra, axis=1)
     result = nmf(V, n_components, beta=beta, l1_activations=l1_activations, n_iter=n_iter,
@@ -323,9 +444,25 @@ def learn_dictionary(
         beta=result.beta,
         spectrogram_power=spectrogram_power,
         metadata={
-            "training_files": [r.path for r in recordings if r.path],
+            # base names only: a shared .npz must not reveal the author's folders
+            "training_files": [os.path.basename(r.path) for r in recordings if r.path],
             "training_seconds": float(sum(r.duration for r in recordings)),
             "n_iter": result.n_iter,
             "final_loss": result.final_loss,
         },
     )
+
+
+def _check_learning_memory(recordings, config: STFTConfig, n_components, name: str) -> None:
+    """Refuse a dictionary that cannot be learned in the memory available (before the STFT)."""
+    from ._budget import learning_estimate, check_memory
+
+    if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool) \
+            or n_components < 1:
+        return  # nmf() says what is wrong with it
+    frames = [1 + r.n_samples // config.hop_length for r in recordings]
+    estimate = learning_estimate(frames, max(r.n_channels for r in recordings),
+                                 n_fft=config.n_fft, n_components=int(n_components))
+    check_memory(estimate, what=f"learning {name!r} with {n_components} templates",
+                 advice={"nmf": "use fewer components (n_components)",
+                         "spectrogram": "use a larger hop_length or shorter training audio"})

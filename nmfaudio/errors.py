@@ -9,7 +9,7 @@ what they are: a value the caller passed was not acceptable.
 from __future__ import annotations
 
 __all__ = ["NMFAudioError", "ParameterError", "AudioFileError", "DictionaryMismatchError",
-           "MissingDependencyError"]
+           "MissingDependencyError", "InsufficientMemoryError"]
 
 
 class NMFAudioError(Exception):
@@ -36,4 +36,12 @@ class MissingDependencyError(NMFAudioError, ImportError):
 
     The message says which package is missing and how to install it (e.g. mir_eval,
     the ``eval`` extra, for :func:`nmfaudio.metrics.evaluate`).
+    """
+
+
+class InsufficientMemoryError(NMFAudioError, MemoryError):
+    """A run would need more memory than is available; refused before any work.
+
+    The message says how much, for what, and which option to change. It derives from
+    :class:`MemoryError` too, so ``except MemoryError`` still catches it.
     """

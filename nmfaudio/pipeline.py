@@ -349,6 +349,8 @@ def separation_settings(
         raise ParameterError(f"on_rate_mismatch must be one of {RATE_POLICIES}, got {on_rate_mismatch!r}")
     if not is_integer(n_free) or n_free < 0:
         raise ParameterError(f"n_free must be a nonnegative integer, got {n_free!r}")
+    if isinstance(dictionaries, Dictionary):
+        dictionaries = (dictionaries,)  # one source's dictionary (n_free adds "other")
     supervised = dictionaries is not None
     if supervised == (n_sources is not None):
         raise ParameterError(
@@ -749,12 +751,13 @@ def _load_mixture(mixture, sample_rate) -> "audio_io.Audio":
             "sample_rate= is for a numpy array mixture; an Audio or a file has its own rate "
             "(to resample one, use nmfaudio.audio.resample or load(path, sample_rate=...))"
         )
+    if isinstance(mixture, (str, os.PathLike)):
+        # separate() has no allow_silent: silence is refused below in its own words
+        mixture = audio_io.load(mixture, allow_silent=True)
     if isinstance(mixture, audio_io.Audio):
         if not np.any(mixture.samples):
             raise AudioFileError(f"{_label(mixture)} is silent (all samples are 0): nothing to separate")
         return mixture
-    if isinstance(mixture, (str, os.PathLike)):
-        return audio_io.load(mixture)
     raise ParameterError(
         f"mixture must be an Audio, a file path or a numpy array, got {type(mixture).__name__}")
 
@@ -902,6 +905,9 @@ def separate(
             f"{_label(mix)} is {mix.n_samples} samples long, shorter than one STFT frame "
             f"(n_fft={config.n_fft}); use a longer recording or a smaller n_fft"
         )
+    check_separation_memory(settings, mix.n_samples, mix.n_channels, what=f"separating {_label(mix)}",
+                            n_threads=n_threads, original_samples=(
+                                None if mix is original else original.n_samples))
     X = stft_transform(mix.samples, config)  # (C, F, T)
     separation = _separate_checked(X, settings, sample_rate=mix.sample_rate, n_iter=n_iter,
                                    tol=tol, seed=seed, dtype=dtype, callback=callback,
@@ -912,6 +918,53 @@ def separate(
         sources, residual = _back_to_mixture_rate(sources, mix, original)
     return replace(separation, sources=sources, mixture=original, analysis=mix,
                    residual=residual)
+
+
+def check_separation_memory(settings: SeparationSettings, n_samples: int, n_channels: int, *,
+                            what: str, n_threads: Optional[int] = None,
+                            original_samples: Optional[int] = None,
+                            components_out: bool = False, advice: Optional[dict] = None,
+                            available: Optional[int] = None) -> None:
+    """Refuse, before any work, a separation that cannot fit in the memory available.
+
+    Parameters
+    ----------
+    settings : SeparationSettings
+    n_samples, n_channels : int
+        The mixture's size at the rate the separation runs at.
+    what : str
+        The run, for the message.
+    original_samples : int, optional
+        The mixture's length at its own rate, when it is resampled.
+    advice : dict, optional
+        What to change, by part of the estimate (see :mod:`nmfaudio._budget`); default
+        names this function's keyword arguments.
+    available : int, optional
+        Bytes the run may use (default: what this process can still use).
+
+    Raises
+    ------
+    InsufficientMemoryError
+    """
+    from ._budget import check_memory, separation_estimate
+    from .factorization import parse_beta, usable_cores
+
+    estimate = separation_estimate(
+        n_samples, n_channels, n_fft=settings.stft.n_fft, hop_length=settings.stft.hop_length,
+        n_components=settings.n_components, n_sources=settings.n_sources,
+        n_free=settings.n_free if settings.supervised else None,
+        supervised=settings.supervised, beta=parse_beta(settings.beta),
+        n_threads=n_threads or usable_cores(), resampled_samples=original_samples,
+        components_out=components_out)
+    if advice is None:
+        component_advice = ("use smaller dictionaries or fewer n_free components"
+                            if settings.supervised else "use fewer n_components")
+        advice = {"audio": "separate a shorter excerpt of the recording",
+                  "spectrogram": (f"the STFT has {estimate.frames} frames of "
+                                  f"{settings.stft.n_fft // 2 + 1} bins: use a larger "
+                                  "hop_length (stft_config), or a shorter excerpt"),
+                  "nmf": component_advice, "grouping": component_advice}
+    check_memory(estimate, what=what, advice=advice, available=available)
 
 
 def _back_to_mixture_rate(sources: np.ndarray, mix: "audio_io.Audio",

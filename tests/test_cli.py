@@ -83,11 +83,15 @@ def assert_one_line_error(result, *needles, exit_code=None, blank_ok=False) -> s
     return line
 
 
+#: The hidden list of the outputs a run wrote in OUTDIR/<stem>/ (see nmfaudio.cli.outputs).
+MANIFEST = ".nmfaudio-outputs.json"
+
+
 def assert_no_leftovers(folder: Path) -> None:
-    """No hidden staging/temporary files anywhere under ``folder``."""
+    """No hidden staging/temporary files anywhere under ``folder`` (the manifest aside)."""
     if not folder.exists():
         return
-    leftovers = [p for p in folder.rglob("*") if p.name.startswith(".")
+    leftovers = [p for p in folder.rglob("*") if (p.name.startswith(".") and p.name != MANIFEST)
                  or ".partial" in p.name or ".tmp" in p.name]
     assert leftovers == [], leftovers
 
@@ -190,7 +194,7 @@ def test_separate_fixture_float32_json(tmp_path):
     assert item["clipped_samples"] == 0 and item["seconds"] > 0
     assert sf.info(item["written"][0]).subtype == "FLOAT"
     check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=1e-4)
-    assert sorted(os.listdir(out / "mixture")) == ["source1.wav", "source2.wav"]
+    assert sorted(os.listdir(out / "mixture")) == [MANIFEST, "source1.wav", "source2.wav"]
 
 
 def test_separate_pcm16_quiet_and_human_output(tmp_path):
@@ -224,7 +228,7 @@ def test_demo_and_separate_without_input(tmp_path, monkeypatch):
     result = ok("separate", *FAST)
     folder = tmp_path / "separated" / "example"
     # the demo learns a dictionary per instrument from the packaged training clips
-    assert sorted(os.listdir(folder)) == ["drums.wav", "keys.wav"]
+    assert sorted(os.listdir(folder)) == [MANIFEST, "drums.wav", "keys.wav"]
     assert "example" in result.stdout and "nmfaudio separate YOUR.wav" in result.stdout
     data, rate = read(folder / "keys.wav")
     assert rate == 22050 and data.shape == (1, 132300)
@@ -327,7 +331,7 @@ def test_batch_one_bad_file_the_rest_still_written(tmp_path):
     assert "1 of 3 inputs failed" in errors[-1]
     assert "Traceback" not in result.stderr
     assert sorted(os.listdir(out)) == ["a", "b"]  # nothing for the bad one
-    assert sorted(os.listdir(out / "b")) == ["source1.wav", "source2.wav"]
+    assert sorted(os.listdir(out / "b")) == [MANIFEST, "source1.wav", "source2.wav"]
 
 
 def test_jobs_2_gives_the_same_files_as_jobs_1(tmp_path):
@@ -343,8 +347,9 @@ def test_jobs_2_gives_the_same_files_as_jobs_1(tmp_path):
     assert "bad.wav" in two.stderr.splitlines()[0]
     files1, files2 = tree(tmp_path / "j1"), tree(tmp_path / "j2")
     assert sorted(files1) == sorted(files2) == [
-        "a/source1.wav", "a/source2.wav", "b/source1.wav", "b/source2.wav"]
-    for name in files1:
+        f"a/{MANIFEST}", "a/source1.wav", "a/source2.wav",
+        f"b/{MANIFEST}", "b/source1.wav", "b/source2.wav"]
+    for name in (name for name in files1 if name.endswith(".wav")):
         x, _ = read(tmp_path / "j1" / name)
         y, _ = read(tmp_path / "j2" / name)
         assert np.allclose(x, y, atol=2 * PCM_STEP)

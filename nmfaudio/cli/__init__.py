@@ -25,6 +25,13 @@ Conventions, shared by every command:
   output paths of a mixture are checked before it is separated. Every file is written
   under a hidden temporary name and renamed only when all outputs of that mixture are
   complete, so an interrupted or failed run leaves no partial file under a final name.
+  Nothing is written outside OUTDIR. With ``--overwrite``, what an earlier run wrote in
+  OUTDIR/<stem>/ (listed in its hidden manifest) and this run does not write again is
+  removed, so that the folder still adds up to the mixture.
+- Before any work, a run's memory is estimated from the inputs' headers and refused
+  with one line naming the option to change when it cannot fit (:mod:`nmfaudio._budget`).
+- SIGINT, SIGTERM and SIGHUP all stop a run the same way: clean-up, ``interrupted``,
+  exit 130 (:mod:`.signals`).
 
 Only this package prints or exits (see DESIGN.md); it imports :mod:`nmfaudio.plot`
 (matplotlib) lazily, in the commands that draw.
@@ -37,7 +44,8 @@ Modules, one job each:
 - :mod:`.separation`: one mixture separated and its outputs written;
 - :mod:`.outputs`: output checks, folders, and the transaction that stages and renames;
 - :mod:`.batch`: ``--jobs N``, a pool of worker processes;
-- :mod:`.progress`: the progress bar.
+- :mod:`.progress`: the progress bar;
+- :mod:`.signals`: the signals that stop a run, held back while a file is written.
 """
 
 

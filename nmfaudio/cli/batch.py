@@ -8,12 +8,33 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from ..factorization import usable_cores
 from .core import _one_line, _show_warning
+from . import signals
 from .progress import Progress
 from .separation import separate_file
 
 def _worker_init() -> None:
     warnings.showwarning = _show_warning
+    signals.worker_init()
 
+
+def _worker_separate(job, model, out) -> dict:
+    """:func:`separate_file` in a worker: SIGTERM/SIGHUP stop it (and clean up) only here."""
+    with signals.job():
+        return separate_file(job, model, out, False)
+
+
+def _stop_workers(pool) -> None:
+    """SIGTERM to every worker: each removes what its current file had staged.
+
+    ``_processes`` is private to :mod:`concurrent.futures` (the same since Python 3.2);
+    without it the workers still finish their current file and clean up normally.
+    """
+    processes = getattr(pool, "_processes", None)
+    for process in list(processes.values()) if isinstance(processes, dict) else []:
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
@@ -25,7 +46,7 @@ def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
     with Progress(len(jobs), f"separating {len(jobs)} files ({n_jobs} jobs)", unit="files",
                   enabled=verbose) as bar, \
             ProcessPoolExecutor(max_workers=n_jobs, initializer=_worker_init) as pool:
-        futures = {pool.submit(separate_file, job, model, out, False): job for job in jobs}
+        futures = {pool.submit(_worker_separate, job, model, out): job for job in jobs}
         pending = set(futures)
         bar.update(0)
         try:
@@ -48,5 +69,9 @@ def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
                     next_to_report += 1
                 bar.redraw()
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+            with signals.deferred():
+                for future in futures:
+                    future.cancel()
+                _stop_workers(pool)
+                pool.shutdown(wait=True, cancel_futures=True)
             raise

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import click
 import numpy as np
+import soundfile as sf
 
 from .. import __version__
 from .. import audio as audio_io
-from ..dictionary import learn_dictionary
-from ..errors import NMFAudioError
+from .._budget import check_memory, learning_estimate
+from ..dictionary import check_name, learn_dictionary
+from ..errors import NMFAudioError, ParameterError
 from ..metrics import evaluate_files, match_sources
 from ..pipeline import separate
 from ..spectral import STFTConfig
@@ -21,6 +23,7 @@ from .batch import _separate_parallel
 from .core import (BETA, CONTEXT_SETTINGS, EXIT_FAILED, EXIT_OK, CLIError, _echo_error,
                    _echo_json, _echo_warning, _STATE, cli)
 from .outputs import HINT_OUT, OutputSettings, _check_target, _make_dirs, _remove_empty_dirs
+from . import signals
 from .progress import Progress
 from .separation import FileJob, separate_file
 from .settings import (DEFAULT_DICT_COMPONENTS, DEFAULT_N_FFT, DEFAULT_OUT, DEMO_SOURCES,
@@ -71,7 +74,12 @@ def separate_command(inputs, **params) -> None:
     drums) with them into OUTDIR/example/ (with --sources or --components: unsupervised).
 
     The sources have the mixture's sample rate, channels and length, and add up to it.
-    Exit code 1 if any input failed (the others are still written).
+    With --overwrite, the outputs of an earlier nmfaudio run in OUTDIR/<stem>/ that
+    this run does not write again are removed (only those: they are listed in a hidden
+    manifest there). Exit code 1 if any input failed (the others are still written).
+
+    A file whose name starts with '-' goes after '--', which ends the options:
+    `nmfaudio separate -o out -- -take1.wav`.
     """
     _separate_main(inputs, params)
 
@@ -105,6 +113,10 @@ def _separate_main(inputs, params: dict) -> None:
         out_dir = Path(params["out_dir"])
         for index, path in enumerate(paths):
             stem = Path(path).stem or Path(path).name
+            if stem in ("", ".", "..") or os.sep in stem or (os.altsep and os.altsep in stem):
+                raise click.UsageError(
+                    f"'{path}' cannot name its output folder (OUTDIR/<stem>/ would be "
+                    f"'{out_dir / stem}', outside -o); rename or copy the file")
             folder = out_dir / stem
             if str(folder) in folders:
                 raise click.UsageError(
@@ -117,7 +129,8 @@ def _separate_main(inputs, params: dict) -> None:
                           if os.path.exists(p))
         out = OutputSettings(subtype="FLOAT" if params["float32"] else "PCM_16",
                              components_out=params["components_out"], plot=params["plot"],
-                             overwrite=params["overwrite"], protected=protected)
+                             overwrite=params["overwrite"], protected=protected,
+                             out_dir=str(out_dir), n_jobs=min(params["jobs"], len(jobs)))
         if params["plot"]:
             from .. import plot  # noqa: F401  (fail now, not after the separations)
         created = _make_dirs(out_dir, HINT_OUT)
@@ -141,7 +154,8 @@ def _separate_main(inputs, params: dict) -> None:
             else:
                 _separate_parallel(jobs, model, out, n_jobs, verbose, report)
         finally:
-            _remove_empty_dirs(created)  # only if nothing was written in them
+            with signals.deferred():
+                _remove_empty_dirs(created)  # only if nothing was written in them
 
     n_failed = sum(not r["ok"] for r in results)
     if as_json:
@@ -239,13 +253,17 @@ def learn(name, training, out_path, components, n_fft, hop, beta, iterations, sp
     """Learn the dictionary (spectral templates) of source NAME from recordings of it alone.
 
     Use the .npz with `nmfaudio separate MIX.wav --dict NAME.npz --dict OTHER.npz`; the
-    separation takes the dictionary's sample rate and STFT.
+    separation takes the dictionary's sample rate and STFT. The dictionary records the
+    training files by their base names only.
+
+    A file whose name starts with '-' goes after '--': `nmfaudio learn piano -- -a.wav`.
     """
     start = time.perf_counter()
-    if not name.strip() or os.sep in name or (os.altsep and os.altsep in name) \
-            or name in (".", ".."):
+    try:
+        check_name(name)
+    except ParameterError:
         raise click.UsageError(f"NAME {name!r} names the source and its output files "
-                               "(NAME.wav): give a plain name such as 'piano'")
+                               "(NAME.wav): give a plain name such as 'piano'") from None
     out_path = out_path if out_path is not None else f"{name}.npz"
     if not out_path.endswith(".npz"):
         raise click.UsageError(f"-o {out_path!r}: dictionary files end in .npz")
@@ -254,6 +272,7 @@ def learn(name, training, out_path, components, n_fft, hop, beta, iterations, sp
         config = STFTConfig(n_fft=n_fft, hop_length=hop)
     except NMFAudioError as error:
         raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
+    _check_learning_memory(name, training, components, config, sample_rate)
     protected = tuple(p for p in training if os.path.exists(p))
     hint = "choose another file with -o"
     _check_target(Path(out_path), overwrite=overwrite, protected=protected, hint=hint)
@@ -297,6 +316,26 @@ def learn(name, training, out_path, components, n_fft, hop, beta, iterations, sp
                    f"{dictionary.sample_rate} Hz (n_fft {n_fft}, hop {hop}) -> {out_path} "
                    f"({summary['iterations']} iterations, {summary['seconds']:.1f} s)")
         click.echo(f"use it: nmfaudio separate MIX.wav --dict {out_path} --dict OTHER.npz")
+
+
+def _check_learning_memory(name, training, components, config, sample_rate) -> None:
+    """Refuse, from the files' headers, a dictionary that cannot be learned in memory."""
+    frames, channels = [], 1
+    for path in training:
+        try:
+            info = sf.info(path)
+        except Exception:  # noqa: BLE001  (audio.load will say what is wrong with it)
+            continue
+        n = int(info.frames) * (sample_rate or info.samplerate) // info.samplerate
+        frames.append(1 + n // config.hop_length)
+        channels = max(channels, int(info.channels))
+    if not frames:
+        return
+    estimate = learning_estimate(frames, channels, n_fft=config.n_fft, n_components=components)
+    check_memory(estimate, what=f"learning '{name}' with {components} templates",
+                 advice={"nmf": f"use fewer templates (-k {components} now)",
+                         "spectrogram": f"the training audio makes {sum(frames)} STFT frames: "
+                                        "use a larger --hop or shorter training files"})
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -15,6 +15,7 @@ import numpy as np
 from .. import __version__
 from ..errors import NMFAudioError
 from ..factorization import BETA_NAMES
+from . import signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,21 +37,9 @@ class CLIError(NMFAudioError):
 # --------------------------------------------------------------------------- output helpers
 
 
-#: Library messages speak of keyword arguments; on the command line the options are named.
-_CLI_WORDING = (
-    ("pass overwrite=True (CLI: --overwrite)", "pass --overwrite"),
-    ("pass overwrite=True", "pass --overwrite"),
-    ("(on_rate_mismatch='resample')", "(--on-rate-mismatch resample)"),
-    (", or pass allow_silent=True", ""),
-)
-
-
 def _one_line(message) -> str:
     """Collapse any whitespace (newlines included) so that an error is one line."""
-    text = " ".join(str(message).split())
-    for library, cli_words in _CLI_WORDING:
-        text = text.replace(library, cli_words)
-    return text
+    return " ".join(str(message).split())
 
 
 def _echo_error(message: str) -> None:
@@ -136,7 +125,7 @@ class NMFAudioGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         _STATE.debug = bool(os.environ.get("NMFAUDIO_DEBUG"))
         code = EXIT_OK
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), signals.handled():
             warnings.showwarning = _show_warning
             try:
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)

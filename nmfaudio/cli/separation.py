@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from ..errors import NMFAudioError
-from ..pipeline import separate
-from .core import BUG_HINT, _one_line
+from .._budget import available_bytes
+from ..pipeline import check_separation_memory, separate
+from ..spectral import STFTConfig
+from .core import BUG_HINT, CLIError, _one_line
 from .outputs import (HINT_OUT, OutputSettings, _check_outputs, _check_target, _make_dirs,
                       _remove_empty_dirs, _save_staged, _Transaction)
 from .progress import Progress
+from .signals import deferred
 from .settings import ModelSettings
 
 @dataclass(frozen=True)
@@ -124,6 +130,46 @@ def _summary(job: FileJob, separation, written: dict, out: OutputSettings,
     }
 
 
+def _check_input(job: FileJob, model: ModelSettings, out: OutputSettings) -> None:
+    """What the input's header tells before any work: the residual's name is free, the
+    rate fits the dictionaries (with --on-rate-mismatch error), and the run fits in
+    memory. A header that cannot be read is left to the separation to report."""
+    try:
+        info = sf.info(job.input)
+        n_samples, rate, channels = int(info.frames), int(info.samplerate), int(info.channels)
+    except Exception:  # noqa: BLE001  (not for soundfile: audio.load says why, or decodes it)
+        return
+    settings = model.separation
+    if not settings.supervised and model.stft is None:  # as separate() will choose it
+        settings = dataclasses.replace(settings, stft=STFTConfig.for_sample_rate(rate))
+    resampled = settings.supervised and rate != settings.sample_rate
+    if resampled and model.on_rate_mismatch == "error":
+        raise CLIError(f"'{job.label}' is at {rate} Hz but the dictionaries are at "
+                       f"{settings.sample_rate} Hz; resample one of them "
+                       "(--on-rate-mismatch resample)")
+    if resampled and "residual" in settings.source_names:
+        raise CLIError(f"a dictionary is named 'residual', the name of the file that carries "
+                       f"what the dictionaries' {settings.sample_rate} Hz cannot of the "
+                       f"{rate} Hz '{job.label}'; learn it again under another name")
+    run_samples = math.ceil(n_samples * settings.sample_rate / rate) if resampled else n_samples
+    component_advice = (f"use smaller dictionaries (nmfaudio learn -k) or a smaller --free "
+                        f"({settings.n_components} components now)" if settings.supervised
+                        else f"use fewer --components ({settings.n_components} now)")
+    available = available_bytes()
+    check_separation_memory(
+        settings, run_samples, channels, what=f"separating '{job.label}'",
+        n_threads=model.n_threads, original_samples=n_samples if resampled else None,
+        components_out=out.components_out,
+        available=None if available is None else available // max(out.n_jobs, 1),
+        advice={"audio": f"it is {n_samples / rate / 60:.0f} minutes long: separate shorter "
+                         "pieces of it",
+                "spectrogram": f"the STFT would have {1 + run_samples // settings.stft.hop_length}"
+                               f" frames ({n_samples / rate / 60:.1f} minutes at hop "
+                               f"{settings.stft.hop_length}): use a larger --hop, or separate "
+                               "shorter pieces",
+                "nmf": component_advice, "grouping": component_advice})
+
+
 def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress: bool,
               bar_label: str) -> dict:
     """Separate ``job.input`` and write all its outputs into ``job.folder``, or none.
@@ -137,9 +183,10 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
     start = time.perf_counter()
     names = model.source_names
     _check_outputs(job, names, out)
+    _check_input(job, model, out)
     folder = Path(job.folder)
     created = _make_dirs(folder, HINT_OUT)
-    transaction = _Transaction(out.overwrite)
+    transaction = _Transaction(out.overwrite, folder)
     written = {"warnings": [], "components": [], "plot": None}
     try:
         with Progress(model.n_iter, bar_label, enabled=progress) as bar:
@@ -157,8 +204,9 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
             written["plot"] = _write_plot(transaction, folder, separation)
         transaction.commit()
     except BaseException:
-        transaction.rollback()
-        _remove_empty_dirs(created)
+        with deferred():
+            transaction.rollback()
+            _remove_empty_dirs(created)
         raise
     return _summary(job, separation, written, out, time.perf_counter() - start)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import click
 
 from ..dictionary import Dictionary, check_compatible, learn_dictionary
-from ..errors import NMFAudioError
-from ..pipeline import RATE_POLICIES
+from ..errors import DictionaryMismatchError, NMFAudioError, ParameterError
+from ..pipeline import RATE_POLICIES, SeparationSettings, separation_settings
 from ..spectral import STFTConfig
 from .core import BETA, CLIError
 from .progress import Progress
@@ -54,10 +54,18 @@ class ModelSettings:
         return bool(self.dictionaries)
 
     @property
+    def separation(self) -> SeparationSettings:
+        """The library's checked settings, its defaults filled in (the mode rules and
+        defaults live there, once)."""
+        kw = self.kwargs()
+        for key in ("n_iter", "seed", "n_threads"):
+            kw.pop(key)
+        kw["stft"] = kw.pop("stft_config", None)
+        return separation_settings(**kw)
+
+    @property
     def source_names(self) -> tuple:
-        if self.supervised:
-            return tuple(d.name for d in self.dictionaries) + (("other",) if self.n_free else ())
-        return tuple(f"source{i + 1}" for i in range(self.n_sources))
+        return self.separation.source_names
 
     def kwargs(self) -> dict:
         kw = {"beta": self.beta, "mask_power": self.mask_power, "n_iter": self.n_iter,
@@ -90,8 +98,8 @@ class ModelSettings:
                        on_rate_mismatch=self.on_rate_mismatch)
         else:
             out.update(components=self.n_components or "auto: max(16, 4 * sources + 4)",
-                       n_fft=self.stft.n_fft,
-                       hop=self.stft.hop_length)
+                       n_fft=self.stft.n_fft if self.stft else "auto: about 64 ms",
+                       hop=self.stft.hop_length if self.stft else "auto: n_fft / 4")
         return out
 
 
@@ -118,7 +126,9 @@ def _model_options(function):
         click.option("--mask-power", type=click.FloatRange(min=0, min_open=True), default=2.0,
                      show_default=True, help="Exponent of the soft masks (2 = Wiener-like)."),
         click.option("--n-fft", type=click.IntRange(min=16), default=None,
-                     help="STFT frame length [default: 2048, or the dictionaries']."),
+                     help="STFT frame length [default: the dictionaries', else about 64 ms "
+                          "at the mixture's rate (2048 at 44.1 kHz, 512 at 8 kHz); 2048 if "
+                          "only --hop is given]."),
         click.option("--hop", type=click.IntRange(min=1), default=None,
                      help="STFT hop [default: n_fft / 4, or the dictionaries']."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -159,8 +169,9 @@ def _model_settings(params: dict) -> ModelSettings:
         if params["free"] and "other" in {d.name for d in dictionaries}:
             raise click.UsageError("a dictionary is named 'other', the name --free gives to the "
                                    "free components; learn it again under another name")
-        return ModelSettings(dictionaries=dictionaries, dictionary_paths=tuple(dict_paths),
-                             n_free=params["free"], **common)
+        return _checked(ModelSettings(dictionaries=dictionaries,
+                                      dictionary_paths=tuple(dict_paths),
+                                      n_free=params["free"], **common))
     if params["free"]:
         raise click.UsageError("--free adds components to dictionaries; give --dict too, or use "
                                "--sources/--components for unsupervised separation")
@@ -168,14 +179,27 @@ def _model_settings(params: dict) -> ModelSettings:
     if params["components"] is not None and params["components"] < n_sources:
         raise click.UsageError(f"--components ({params['components']}) must be at least "
                                f"--sources ({n_sources})")
-    n_fft = DEFAULT_N_FFT if n_fft is None else n_fft
-    hop = max(n_fft // 4, 1) if hop is None else hop
+    config = None  # the library's default: frames of about 64 ms at the mixture's rate
+    if n_fft is not None or hop is not None:
+        n_fft = DEFAULT_N_FFT if n_fft is None else n_fft
+        hop = max(n_fft // 4, 1) if hop is None else hop
+        try:
+            config = STFTConfig(n_fft=n_fft, hop_length=hop)
+        except NMFAudioError as error:
+            raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
+    return _checked(ModelSettings(n_sources=n_sources, n_components=params["components"],
+                                  stft=config, **common))
+
+
+def _checked(model: ModelSettings) -> ModelSettings:
+    """The library's own checks of the settings; what it refuses is a usage error."""
     try:
-        config = STFTConfig(n_fft=n_fft, hop_length=hop)
-    except NMFAudioError as error:
-        raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
-    return ModelSettings(n_sources=n_sources, n_components=params["components"], stft=config,
-                         **common)
+        model.separation
+    except DictionaryMismatchError:
+        raise
+    except ParameterError as error:
+        raise click.UsageError(str(error)) from None
+    return model
 
 
 def _example_mixture(stack: ExitStack) -> str:
