@@ -619,10 +619,20 @@ class _Lane:
         self.hctx = np.zeros((K, ctx.width + 2 * (L - 1)), dtype=dtype)
         self.stack = np.empty((L * K + 1, ext), dtype=dtype)  # [shift_0(H); ...; 1]
         self.stack[-1] = 1
-        self.lam = np.empty((F, ext), dtype=dtype)
-        self.buf = np.empty((F, ext), dtype=dtype)
-        self.buf2 = np.empty((F, ext), dtype=dtype) if ctx.beta not in (1.0, 2.0) else None
-        self.v_floor = np.empty((F, ext), dtype=dtype) if ctx.beta <= 0.0 else None
+        # (F, ext) buffers in V's own layout, so that the copy of V's block is a plain copy
+        Vw = ctx.Vw
+        order = "F" if (Vw.flags.f_contiguous and not Vw.flags.c_contiguous) else "C"
+
+        def buffer():
+            return np.empty((F, ext), dtype=dtype, order=order)
+
+        self.lam = buffer()
+        self.buf = buffer()
+        self.buf2 = buffer() if ctx.beta not in (1.0, 2.0) else None
+        # V's block, copied once per pass: the elementwise work then reads contiguous
+        # memory (Fortran-ordered V, as np.abs(librosa.stft(y)) is, ran 20-30% slower per
+        # iteration from strided views into C-ordered buffers)
+        self.v_block = buffer()
         self.g = np.empty((L * K, ext), dtype=dtype)
 
     def run(self, ctx: _Context, want_loss: bool, loss_only: bool = False) -> _Partial:
@@ -648,9 +658,11 @@ class _Lane:
         """Lambda + eps over columns [a, e) into self.lam, and the (floored) V there."""
         n = e - a
         lam = np.matmul(ctx.W_aug, self.stack[:, :n], out=self.lam[:, :n])
-        Vb = ctx.Vw[:, a:e]
-        if self.v_floor is not None:
-            Vb = np.maximum(Vb, ctx.eps, out=self.v_floor[:, :n])
+        Vb = self.v_block[:, :n]
+        if ctx.beta <= 0.0:
+            np.maximum(ctx.Vw[:, a:e], ctx.eps, out=Vb)
+        else:
+            np.copyto(Vb, ctx.Vw[:, a:e])
         return lam, Vb
 
     def _pq(self, ctx, Vb, lam):

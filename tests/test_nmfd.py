@@ -210,6 +210,16 @@ def test_extra_memory_does_not_grow_with_the_length(beta):
     assert peaks[1] < one_array
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_fortran_ordered_input_gives_the_same_factors(small_blocks, beta):
+    """np.abs(librosa.stft(y)) is Fortran-ordered: the blocks follow its layout, same result."""
+    V, _, _ = convolutive_data(noise=0.1)
+    c = nmfd(np.ascontiguousarray(V), 3, 6, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64)
+    f = nmfd(np.asfortranarray(V), 3, 6, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64)
+    np.testing.assert_allclose(f.W, c.W, rtol=1e-9)
+    np.testing.assert_allclose(f.H, c.H, rtol=1e-9, atol=1e-12 * c.H.max())
+
+
 # --------------------------------------------------------------------------- recovery
 
 
