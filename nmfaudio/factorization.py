@@ -825,11 +825,16 @@ def _bisect_surrogate_root(A, B, mu_w0, beta, gamma, n_steps: int = 40):
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity, where the OS has one)."""
+    """The cores this process may run on: its CPU affinity (where the OS has one), or its
+    share when a worker limited it with :func:`nmfaudio._threads.limit_threads`."""
+    from ._threads import thread_share
+
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    share = thread_share()
+    return cores if share is None else max(1, min(cores, share))
 
 
 def _n_lanes(n_threads: Optional[int], n_blocks: int) -> int:
