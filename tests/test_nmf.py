@@ -119,14 +119,13 @@ def test_agrees_with_textbook_float64(beta):
 
 
 @pytest.mark.parametrize("beta", BETAS)
-def test_nndsvda_start_takes_one_w_step_first(beta):
-    """After NNDSVDa, W is updated before H (measured to reach a given loss sooner):
-    the result is the textbook's H-then-W iterations after one textbook W step."""
+def test_w_first_order_takes_one_w_step_first(beta):
+    """update_order="WH": the textbook's H-then-W iterations after one textbook W step."""
     from nmfaudio.factorization import _nndsvda
 
     V = low_rank(40, 50, 3, noise=0.1)
     result = nmf(V, 3, beta=beta, init="nndsvda", seed=0, n_iter=50, tol=0, dtype=np.float64,
-                 check_every=1)
+                 check_every=1, update_order="WH")
     W0, H0 = _nndsvda(V, 3, np.random.default_rng(0))
     WH = W0 @ H0
     W1 = W0 * (((WH ** (beta - 2) * V) @ H0.T) / (WH ** (beta - 1) @ H0.T)) ** gamma(beta)
@@ -362,6 +361,7 @@ V_OK = low_rank(10, 12, 2)
         (dict(V=V_OK, n_components=20, init="nndsvda"), "nndsvda"),
         (dict(V=np.array([["a"]], dtype=object), n_components=1), "numeric"),
         (dict(V=V_OK, n_components=2, n_threads=0), "n_threads"),
+        (dict(V=V_OK, n_components=2, update_order="W"), "update_order"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(kwargs, match):
