@@ -460,8 +460,8 @@ def channel_gains(X: np.ndarray, models: np.ndarray, *, spectrogram_power: float
     Fits ``|X_c|^q ~ sum_s g[s, c] models[s]`` under the KL divergence by multiplicative
     updates of g alone (the source models are fixed), starting from g = 1. The fit reads
     at most ``GAIN_FIT_MAX_FRAMES`` evenly spaced frames, in float32, every channel at
-    once, and stops early once no gain moves by more than 1e-5 (relative, 0.0001 dB) in
-    an iteration.
+    once, and stops once no gain moves by more than 1e-4 (relative, 0.0009 dB) in an
+    iteration (on A_stereo_panned: within 0.001 dB of a 1000-iteration fit).
 
     Parameters
     ----------
@@ -494,7 +494,7 @@ def channel_gains(X: np.ndarray, models: np.ndarray, *, spectrogram_power: float
         np.divide(Y, fit, out=fit)
         factor = (fit @ M.T).astype(np.float64) / totals
         gains *= factor
-        if np.max(np.abs(factor - 1.0)) < 1e-5:
+        if np.max(np.abs(factor - 1.0)) < 1e-4:
             break
     return gains.T.copy()
 
