@@ -334,6 +334,17 @@ def test_batch_one_bad_file_the_rest_still_written(tmp_path):
     assert sorted(os.listdir(out / "b")) == [MANIFEST, "source1.wav", "source2.wav"]
 
 
+def test_jobs_above_the_core_count_are_capped_with_a_note(tmp_path, monkeypatch):
+    import nmfaudio.cli.commands as commands
+
+    monkeypatch.setattr(commands, "usable_cores", lambda: 1)
+    inputs = [copy(EXAMPLE_MIX, tmp_path / "in" / "a.wav"), copy(STEREO_MIX, tmp_path / "in" / "b.wav")]
+    result = ok("separate", *inputs, "-o", tmp_path / "out", "--jobs", 3, *FAST)
+    assert "--jobs 3 is more than the 1 cores" in result.stderr
+    assert sorted(tree(tmp_path / "out")) == [
+        "a/source1.wav", "a/source2.wav", "b/source1.wav", "b/source2.wav"]
+
+
 def test_jobs_2_gives_the_same_files_as_jobs_1(tmp_path):
     inputs = [copy(EXAMPLE_MIX, tmp_path / "in" / "a.wav"), tmp_path / "in" / "bad.wav",
               copy(STEREO_MIX, tmp_path / "in" / "b.wav")]

@@ -16,6 +16,7 @@ from .. import audio as audio_io
 from .._budget import check_memory, learning_estimate
 from ..dictionary import check_name, learn_dictionary
 from ..errors import NMFAudioError, ParameterError
+from ..factorization import usable_cores
 from ..metrics import evaluate_files, match_sources
 from ..pipeline import separate
 from ..spectral import STFTConfig
@@ -127,10 +128,16 @@ def _separate_main(inputs, params: dict) -> None:
             jobs.append(FileJob(index=index, input=path, label=label, folder=str(folder)))
         protected = tuple(os.path.abspath(p) for p in list(paths) + list(model.dictionary_paths)
                           if os.path.exists(p))
+        n_jobs = min(params["jobs"], len(jobs))
+        if n_jobs > usable_cores():
+            # more workers than cores only adds switching between them
+            _echo_warning(f"--jobs {params['jobs']} is more than the {usable_cores()} cores "
+                          f"this process may use; running {usable_cores()} jobs")
+            n_jobs = usable_cores()
         out = OutputSettings(subtype="FLOAT" if params["float32"] else "PCM_16",
                              components_out=params["components_out"], plot=params["plot"],
                              overwrite=params["overwrite"], protected=protected,
-                             out_dir=str(out_dir), n_jobs=min(params["jobs"], len(jobs)))
+                             out_dir=str(out_dir), n_jobs=n_jobs)
         if params["plot"]:
             from .. import plot  # noqa: F401  (fail now, not after the separations)
         created = _make_dirs(out_dir, HINT_OUT)
@@ -141,7 +148,6 @@ def _separate_main(inputs, params: dict) -> None:
             results.append(result)
             _report_file(result, verbose=verbose, quiet=quiet)
 
-        n_jobs = min(params["jobs"], len(jobs))
         try:
             if n_jobs <= 1:
                 for job in jobs:
