@@ -534,10 +534,7 @@ def nmf(
     V_in = _check_nonnegative(V, "V", ndim=2)
     W0, H0, K = _check_factors(V_in.shape, n_components, templates, activations)
     fixed = _fixed_columns(fixed_templates, W0, K)
-    if fixed_activations and H0 is None:
-        raise ParameterError("fixed_activations needs activations: pass the activations to keep fixed")
-    if fixed_activations and l1_activations > 0:
-        raise ParameterError("l1_activations penalizes activations; it has no effect when they are fixed")
+    _check_fixed_activations(fixed_activations, H0, l1_activations)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     Vw = V_in if V_in.dtype == dtype else V_in.astype(dtype)  # blocks are read in place
     mean_v = float(Vw.mean(dtype=np.float64))
@@ -578,6 +575,13 @@ def _check_factors(shape, n_components, templates, activations):
     if H0 is not None and H0.shape[0] != K:
         raise ParameterError(f"activations have {H0.shape[0]} rows but n_components is {K}")
     return W0, H0, K
+
+
+def _check_fixed_activations(fixed_activations, H0, l1_activations) -> None:
+    if fixed_activations and H0 is None:
+        raise ParameterError("fixed_activations needs activations: pass the activations to keep fixed")
+    if fixed_activations and l1_activations > 0:
+        raise ParameterError("l1_activations penalizes activations; it has no effect when they are fixed")
 
 
 def _fixed_columns(fixed_templates, W0, K: int) -> np.ndarray:
