@@ -616,26 +616,43 @@ def save(
 
 
 class _Writes:
-    """A file handle whose ``write`` returns 0 instead of raising, keeping the error.
+    """A file handle whose I/O returns instead of raising, keeping the first error.
 
-    libsndfile calls ``write`` through a cffi callback: an OSError raised there (disk
-    full, file too large) would be printed as a traceback by cffi, and soundfile would
-    then fail with an AssertionError that says nothing. The kept error is raised once
-    libsndfile has returned.
+    libsndfile calls ``write``, ``seek`` and ``tell`` through cffi callbacks: an OSError
+    raised there (disk full, file too large) would be printed by cffi as a traceback,
+    and soundfile would then fail with an AssertionError that says nothing. The kept
+    error is raised once libsndfile has returned. The unbuffered file underneath is
+    used, so that a failing write is reported by ``write`` itself, not by a later
+    ``seek`` flushing a buffer.
     """
 
     def __init__(self, handle) -> None:
-        self._handle = handle
+        self._handle = getattr(handle, "raw", handle)
         self.error: OSError | None = None
 
+    def _call(self, name: str, *args):
+        if self.error is None:
+            try:
+                return getattr(self._handle, name)(*args)
+            except OSError as error:
+                self.error = error
+        return 0
+
     def write(self, data) -> int:
-        if self.error is not None:
-            return 0
-        try:
-            return self._handle.write(data)
-        except OSError as error:
-            self.error = error
-            return 0
+        # an unbuffered write may write part of the data (a nearly full disk), then fail
+        view, done = memoryview(data).cast("B"), 0
+        while self.error is None and done < len(view):
+            written = self._call("write", view[done:])
+            if not written and self.error is None:
+                self.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            done += written or 0
+        return done
+
+    def seek(self, *args) -> int:
+        return self._call("seek", *args)
+
+    def tell(self) -> int:
+        return self._call("tell")
 
     def __getattr__(self, name):
         return getattr(self._handle, name)
@@ -649,9 +666,12 @@ def _write_atomically(path: str, samples: np.ndarray, sample_rate: int, subtype:
             with sf.SoundFile(target, mode="w", samplerate=sample_rate,
                               channels=samples.shape[0], subtype=subtype, format=fmt) as sound:
                 sound.write(np.ascontiguousarray(samples.T))  # soundfile wants (N, C)
-        except (AssertionError, RuntimeError, sf.SoundFileError):
+        except (AssertionError, RuntimeError, sf.SoundFileError) as error:
             if target.error is not None:
                 raise target.error from None
+            if isinstance(error, AssertionError):  # soundfile: fewer frames written than given
+                raise AudioFileError(f"cannot write {path!r}: libsndfile stopped before the "
+                                     "end of the samples") from None
             raise
         if target.error is not None:
             raise target.error
