@@ -17,8 +17,13 @@ Hann, centred frames), in three ways:
   ``learn_dictionary(train/NAME.wav, 48, name=NAME, stft_config=config)``, then
   ``separate(mixture, dictionaries=[...])``, library defaults otherwise (as
   ``tests/test_quality.py`` does). The sources come out named, in the task's order;
-- unsupervised: ``separate(mixture, n_sources=S, stft_config=config)``, library
-  defaults otherwise. Its sources are unnamed: each reference is paired with one
+- unsupervised: ``separate(mixture, n_sources=S, stft_config=config)`` (the task's
+  STFT), library defaults otherwise;
+- blind, side by side with peers (``blind_peers.py``): ``separate(mixture,
+  n_sources=S)`` with every default (the STFT too), librosa HPSS (two-source tasks),
+  the librosa.decompose + scikit-learn NMF + KMeans glue and libnmfd's NMFD, all on
+  the same STFT, scored with the permutation of best mean SDR; median and worst source
+  per task. ``--no-blind`` skips it. Its sources are unnamed: each reference is paired with one
   estimate by :func:`nmfaudio.metrics.match_sources` (largest total SI-SDR; it uses the
   true stems, as the README's "oracle" row does, but only to pair whole sources, not to
   assign NMF components).
@@ -64,6 +69,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # blind_peers.py beside this file
 
 SHARED_AUDIO_ENV = "NMFAUDIO_SHARED_AUDIO"
 N_TEMPLATES = 48  # per source, as in tests/test_quality.py
@@ -148,7 +155,7 @@ def scores(ev) -> dict:
 # one task
 
 
-def run_task(folder: Path) -> dict:
+def run_task(folder: Path, *, blind: bool = True) -> dict:
     from nmfaudio import STFTConfig, learn_dictionary, load, separate
     from nmfaudio.metrics import evaluate, match_sources
 
@@ -246,6 +253,11 @@ def run_task(folder: Path) -> dict:
     for mode in ("supervised", "unsupervised"):
         out[mode].pop("estimates", None)
     out["evaluate_seconds"] = eval_seconds
+    if blind:
+        from blind_peers import run_blind
+
+        log(f"{folder.name}: blind, nmfaudio defaults and peers")
+        out["blind"] = run_blind(mixture, references, log=lambda m: log(f"{folder.name}:{m}"))
     return out
 
 
@@ -380,6 +392,59 @@ def print_summary(results: list[dict]) -> None:
         print(line(row))
 
 
+def blind_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the blind table: median (worst source) SDR per method."""
+    methods: list[str] = []
+    for r in results:
+        for name in r.get("blind", {}):
+            if name not in methods:
+                methods.append(name)
+    rows = []
+    for r in results:
+        if "blind" not in r:
+            continue
+        task = r["task"] + (" *" if r["method"] == "bss_eval_images" else "")
+        cells = [task, f"{med(r, 'baseline'):.2f}"]
+        for name in methods:
+            part = r["blind"].get(name, {})
+            if "sdr" in part:
+                cells.append(f"{median(part['sdr']):.2f} ({min(part['sdr']):.2f})")
+            else:
+                cells.append(DASH)
+        rows.append(cells)
+    return ["task", "mixture"] + methods, rows
+
+
+BLIND_NOTE = ("Blind separation, every default (STFT of about 64 ms at the file's rate, "
+              "the same for the peers): median over sources of SDR in dB, worst source in "
+              "brackets; BSS Eval v3, whole signal, permutation of best mean SDR. "
+              "* stereo, bss_eval_images. - : not applicable (HPSS makes two sources).")
+
+
+def print_blind(results: list[dict]) -> None:
+    header, rows = blind_rows(results)
+    if not rows:
+        return
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    print("\nBLIND (median SDR (worst source), dB)")
+    line = lambda cells: "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
+    print(line(header))
+    print("-" * len(line(header)))
+    for row in rows:
+        print(line(row))
+    skipped = {f"{name}: {part['skipped']}" for r in results for name, part in r.get("blind", {}).items()
+               if "skipped" in part and "makes 2" not in part["skipped"]}
+    for why in sorted(skipped):
+        print(f"skipped {why}")
+
+
+def markdown_blind(results: list[dict]) -> str:
+    header, rows = blind_rows(results)
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(out) + "\n\n" + BLIND_NOTE
+
+
 def markdown_summary(results: list[dict]) -> str:
     rows = summary_rows(results)
     out = ["| " + " | ".join(SUMMARY_HEADER) + " |",
@@ -421,6 +486,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tasks", nargs="+", metavar="NAME", default=None,
                         help="run only these task folders (default: all)")
     parser.add_argument("--json", type=Path, default=None, help="also write all results here")
+    parser.add_argument("--no-blind", action="store_true",
+                        help="skip the blind table (nmfaudio defaults beside librosa, "
+                             "scikit-learn and libnmfd)")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the summary as a markdown table for the README")
     return parser.parse_args(argv)
@@ -462,7 +530,7 @@ def main(argv=None) -> int:
     for task in tasks:
         log(f"{task.name}: start")
         try:
-            result = run_task(task)
+            result = run_task(task, blind=not args.no_blind)
         except Exception:  # report and go on with the other tasks
             status = 1
             print(f"\n{task.name}: FAILED\n{traceback.format_exc()}", flush=True)
@@ -473,6 +541,7 @@ def main(argv=None) -> int:
         sys.stdout.flush()
 
     print_summary(results)
+    print_blind(results)
     env["load_average_end"] = load_average()
     total = time.perf_counter() - t_start
     print(f"\nload average: start {env['load_average_start']}, end {env['load_average_end']}; "
@@ -480,6 +549,8 @@ def main(argv=None) -> int:
     if args.markdown:
         print("\nMarkdown summary:\n")
         print(markdown_summary(results))
+        if any("blind" in r for r in results):
+            print("\n" + markdown_blind(results))
 
     if args.json is not None:
         def clean(x):
