@@ -340,23 +340,42 @@ def _random_factor(rng: np.random.Generator, shape, scale: float, dtype) -> np.n
     return (values * scale).astype(dtype)
 
 
+def _product(V: np.ndarray, M: np.ndarray, *, transpose: bool = False) -> np.ndarray:
+    """``V @ M`` (or ``V.T @ M``) in float64, V cast one block of columns at a time.
+
+    The random projections need float64, but a float64 copy of a long float32 V would
+    double the memory of the whole fit; a block of columns at a time costs a few MB.
+    """
+    F, T = V.shape
+    width = _block_width(F, T, 8)
+    if transpose:
+        out = np.empty((T, M.shape[1]))
+        for a in range(0, T, width):
+            out[a:a + width] = V[:, a:a + width].astype(np.float64).T @ M
+        return out
+    out = np.zeros((F, M.shape[1]))
+    for a in range(0, T, width):
+        out += V[:, a:a + width].astype(np.float64) @ M[a:a + width]
+    return out
+
+
 def _randomized_svd(V: np.ndarray, rank: int, rng: np.random.Generator, n_power: int = 4):
     """Rank-``rank`` truncated SVD by the randomized range finder (Halko et al., 2011)."""
     n_oversample = 10
     width = min(rank + n_oversample, min(V.shape))
-    Q = V @ rng.standard_normal((V.shape[1], width)).astype(V.dtype)
+    Q = _product(V, rng.standard_normal((V.shape[1], width)))
     for _ in range(n_power):  # power iterations sharpen the spectrum of slowly decaying V
         Q, _ = np.linalg.qr(Q)
-        Q, _ = np.linalg.qr(V.T @ Q)
-        Q = V @ Q
+        Q, _ = np.linalg.qr(_product(V, Q, transpose=True))
+        Q = _product(V, Q)
     Q, _ = np.linalg.qr(Q)
-    U_small, S, Vt = np.linalg.svd(Q.T @ V, full_matrices=False)
+    U_small, S, Vt = np.linalg.svd(_product(V, Q, transpose=True).T, full_matrices=False)
     return (Q @ U_small)[:, :rank], S[:rank], Vt[:rank]
 
 
 def _nndsvda(V: np.ndarray, rank: int, rng: np.random.Generator):
     """NNDSVDa initialization (Boutsidis & Gallopoulos, 2008): NNDSVD with zeros set to mean(V)."""
-    U, S, Vt = _randomized_svd(V.astype(np.float64), rank, rng)
+    U, S, Vt = _randomized_svd(V, rank, rng)  # in float64, without a float64 copy of V
     W = np.zeros((V.shape[0], rank))
     H = np.zeros((rank, V.shape[1]))
     W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
@@ -375,7 +394,7 @@ def _nndsvda(V: np.ndarray, rank: int, rng: np.random.Generator):
         lbd = np.sqrt(S[j] * sigma)
         W[:, j] = lbd * u
         H[j, :] = lbd * v
-    avg = float(V.mean())
+    avg = float(V.mean(dtype=np.float64))
     W[W < 1e-12 * avg] = avg
     H[H < 1e-12 * avg] = avg
     return W, H

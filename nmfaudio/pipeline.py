@@ -47,10 +47,10 @@ from . import audio as audio_io
 from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import check_weight, cluster_components, component_balance
-from .spatial import spatial_masks
+from .spatial import fit_directions, spatial_masks
 from .masks import (_check_power, component_models, groups_from_labels, masks_from_models,
                     powered_ratios, share)
-from .factorization import NMFResult, nmf
+from .factorization import NMFResult, nmf, parse_beta
 from ._validation import is_integer
 from ._validation import sample_rate as _check_rate
 from .spectral import STFTConfig, _check_stft_matrix, istft, spectrogram
@@ -96,6 +96,19 @@ DEFAULT_INIT = "nndsvda"
 #: How multichannel masks are made (see :func:`separate`). Default: "spatial" without
 #: dictionaries, "gains" with them.
 CHANNEL_MASKS = ("gains", "shared", "spatial")
+
+#: With every template fixed (supervised, no free components), the activations of each
+#: block of this many frames (from frame 0: a grid independent of how the audio is read)
+#: are fitted on their own, so that a separation streams in memory that does not grow
+#: with the recording, and gives the same result whole or chunk by chunk. About 24 s
+#: at 44.1 kHz with a 512 hop; recordings shorter than that are one block.
+FIT_FRAMES = 2048
+
+#: Channel balances (grouping) and channel gains are fitted on at most this many frames,
+#: evenly spaced: they are a few numbers per source, and this keeps their memory bounded
+#: whatever the length (about 95 s at 44.1 kHz with a 512 hop; shorter recordings use
+#: every frame).
+STAT_FRAMES = 8192
 
 #: What to do when a dictionary's sample rate differs from the mixture's; the first is
 #: the default.
@@ -532,7 +545,9 @@ def source_masks(models: np.ndarray, *, mask_power: float, n_channels: int,
     applied = np.empty((masks.shape[0], n_channels) + masks.shape[1:], dtype=masks.dtype)
     for c in range(n_channels):
         # M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p: still sums to 1 in every bin
-        weighted = models * (gains[:, c] ** (1.0 / mask_power))[:, None, None]
+        # the gains in the models' precision: float64 gains would double every mask
+        factor = (gains[:, c] ** (1.0 / mask_power)).astype(models.dtype)
+        weighted = models * factor[:, None, None]
         applied[:, c] = masks_from_models(weighted, power=mask_power)
     return masks, applied
 
@@ -543,7 +558,8 @@ def _apply(applied: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def group_components(X: np.ndarray, result: NMFResult, n_sources: int, *, sample_rate: int,
-                     n_fft: int, temporal_weight: float) -> np.ndarray:
+                     n_fft: int, temporal_weight: float,
+                     frames: Optional[np.ndarray] = None) -> np.ndarray:
     """Unsupervised: the source number of each NMF component, shape=(K,).
 
     The one step that decides how blind components become sources (currently
@@ -552,8 +568,9 @@ def group_components(X: np.ndarray, result: NMFResult, n_sources: int, *, sample
 
     Parameters
     ----------
-    X : np.ndarray, shape=(C, F, T), complex
-        The mixture's STFT.
+    X : np.ndarray, shape=(C, F, T) or (C, F, len(frames))
+        The mixture's STFT (complex) or its magnitudes ``|X|``; with ``frames``, only
+        those frames of it.
     result : NMFResult
         The factorization of its spectrogram.
     n_sources : int
@@ -562,24 +579,123 @@ def group_components(X: np.ndarray, result: NMFResult, n_sources: int, *, sample
         The STFT's sample rate (Hz) and frame length, for the frequency of each bin.
     temporal_weight : float in [0, 1]
         Weight of activation correlation.
+    frames : np.ndarray of int, optional
+        The frames X holds (:func:`stat_frames`): channel balances are measured on
+        them; activation correlations always on every frame.
     """
-    balance = (component_balance(np.abs(X), result.templates, result.activations)
-               if X.shape[0] > 1 else None)
-    return cluster_components(result.templates, result.activations, int(n_sources),
+    H = result.activations
+    balance = None
+    if X.shape[0] > 1:
+        H_x = H if frames is None else H[:, frames]
+        balance = component_balance(np.abs(X), result.templates, H_x)
+    return cluster_components(result.templates, H, int(n_sources),
                               sample_rate=sample_rate, n_fft=n_fft,
                               temporal_weight=temporal_weight, balance=balance)
 
 
-def _factorize(V: np.ndarray, settings: SeparationSettings, **nmf_args) -> NMFResult:
-    """The NMF of the mixture's spectrogram, with fixed templates when supervised."""
+def groups_and_gains(result: NMFResult, settings: SeparationSettings, *,
+                     magnitudes: np.ndarray, frames: np.ndarray, sample_rate: int,
+                     frame_activations: Optional[np.ndarray] = None) -> tuple:
+    """The components of each source and, for multichannel "gains", each source's gain
+    in each channel: what the masks of every block of frames need.
+
+    Parameters
+    ----------
+    result : NMFResult
+        The factorization (H on every frame).
+    settings : SeparationSettings
+    magnitudes : np.ndarray, shape=(C, F, len(frames)), float32
+        ``|X|`` of the mixture at ``frames`` (:func:`stat_frames` of T).
+    frames : np.ndarray of int
+    sample_rate : int
+        The analysis rate.
+    frame_activations : np.ndarray, shape=(K, len(frames)), optional
+        ``H[:, frames]`` when ``result.activations`` is not the whole H (supervised
+        streaming keeps only these columns in memory).
+
+    Returns
+    -------
+    groups : tuple of np.ndarray
+    gains : np.ndarray, shape=(S, C), or None
+    """
+    if settings.supervised:
+        labels = settings.labels()
+    else:
+        labels = group_components(magnitudes, result, settings.n_sources,
+                                  sample_rate=sample_rate, n_fft=settings.stft.n_fft,
+                                  temporal_weight=settings.temporal_weight, frames=frames)
+    groups = groups_from_labels(labels, n_sources=settings.n_sources)
+    gains = None
+    if magnitudes.shape[0] > 1 and settings.channel_masks == "gains":
+        if frame_activations is None:
+            frame_activations = result.activations[:, frames]
+        models = component_models(result.templates, frame_activations, groups)
+        gains = channel_gains(magnitudes, models, spectrogram_power=settings.spectrogram_power)
+    return groups, gains
+
+
+def stat_frames(n_frames: int) -> np.ndarray:
+    """The frames channel balances and gains are fitted on: all of them, or
+    :data:`STAT_FRAMES` evenly spaced ones for longer recordings, shape=(T',), int."""
+    if n_frames <= STAT_FRAMES:
+        return np.arange(n_frames)
+    return (np.arange(STAT_FRAMES, dtype=np.int64) * n_frames) // STAT_FRAMES
+
+
+def fixed_templates(settings: SeparationSettings) -> Optional[np.ndarray]:
+    """The dictionaries' templates side by side, shape=(F, K), when every template is
+    fixed (supervised without free components); else None."""
+    if not settings.supervised or settings.n_free:
+        return None
+    return np.concatenate([d.templates for d in settings.dictionaries], axis=1)
+
+
+def fit_activations(V: np.ndarray, W: np.ndarray, settings: SeparationSettings, *,
+                    rng: np.random.Generator, **nmf_args) -> NMFResult:
+    """Activations of one block of frames (at most :data:`FIT_FRAMES`) over fixed W.
+
+    ``rng`` is shared by the blocks of a recording in order, so the random starts do
+    not depend on how the blocks are read. A silent block has zero activations.
+    """
+    if not np.any(V):
+        K = W.shape[1]
+        return NMFResult(templates=W, activations=np.zeros((K, V.shape[1]), dtype=W.dtype),
+                         loss_history=np.zeros(1), loss_iterations=np.zeros(1, dtype=np.int64),
+                         n_iter=0, converged=True, beta=float(parse_beta(settings.beta)),
+                         l1_activations=float(settings.l1_activations))
+    return nmf(V, W.shape[1], templates=W, fixed_templates=True, beta=settings.beta,
+               l1_activations=settings.l1_activations, seed=rng, **nmf_args)
+
+
+def _merge_block_fits(W: np.ndarray, fits: Sequence[NMFResult]) -> NMFResult:
+    """One NMFResult for a recording whose activations were fitted block by block: the
+    loss is the sum of the blocks' final losses, the iterations the most any block ran."""
+    losses = np.array([sum(f.final_loss for f in fits)])
+    return NMFResult(templates=W, activations=np.concatenate([f.activations for f in fits], axis=1),
+                     loss_history=losses, loss_iterations=np.array([max(f.n_iter for f in fits)]),
+                     n_iter=max(f.n_iter for f in fits), converged=all(f.converged for f in fits),
+                     beta=fits[0].beta, l1_activations=fits[0].l1_activations)
+
+
+def _factorize(V: np.ndarray, settings: SeparationSettings, *, seed=None,
+               **nmf_args) -> NMFResult:
+    """The NMF of the mixture's spectrogram, with fixed templates when supervised
+    (activations fitted per :data:`FIT_FRAMES` block when all templates are fixed)."""
     common = dict(beta=settings.beta, l1_activations=settings.l1_activations, **nmf_args)
+    W_fixed = fixed_templates(settings)
+    if W_fixed is not None:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        fits = [fit_activations(V[:, a:a + FIT_FRAMES], W_fixed, settings, rng=rng, **nmf_args)
+                for a in range(0, V.shape[1], FIT_FRAMES)]
+        return fits[0] if len(fits) == 1 else _merge_block_fits(W_fixed, fits)
     if settings.supervised:
         W0 = np.concatenate([d.templates for d in settings.dictionaries], axis=1)
-        return nmf(V, settings.n_components, templates=W0, fixed_templates=True, **common)
+        return nmf(V, settings.n_components, templates=W0, fixed_templates=True, seed=seed,
+                   **common)
     init = settings.init
     if init == "nndsvda" and settings.n_components > min(V.shape):
         init = "random"  # NNDSVDa needs K <= min(F, T): a very short file or small n_fft
-    return nmf(V, settings.n_components, init=init, **common)
+    return nmf(V, settings.n_components, init=init, seed=seed, **common)
 
 
 def _check_mixture_stft(X, config: STFTConfig) -> np.ndarray:
@@ -688,24 +804,21 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     """:func:`separate_stft` once X and the settings are checked."""
     V = spectrogram(X, power=settings.spectrogram_power)
     result = _factorize(V, settings, **nmf_args)
+    frames = stat_frames(X.shape[-1])
+    magnitudes = np.abs(X[..., frames]) if X.shape[0] > 1 else X[:, :, :0]
     gains = None
-    if not settings.supervised and X.shape[0] > 1 and settings.channel_masks == "spatial":
+    if uses_spatial(settings, X.shape[0]):
         groups, masks = spatial_grouping(X, V, result, settings.n_sources,
-                                         mask_power=settings.mask_power)
+                                         mask_power=settings.mask_power,
+                                         fit_magnitudes=magnitudes)
         applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
     else:
-        if settings.supervised:
-            labels = settings.labels()
-        else:
-            labels = group_components(X, result, settings.n_sources, sample_rate=sample_rate,
-                                      n_fft=settings.stft.n_fft,
-                                      temporal_weight=settings.temporal_weight)
-        groups = groups_from_labels(labels, n_sources=settings.n_sources)
+        groups, gains = groups_and_gains(result, settings, magnitudes=magnitudes,
+                                         frames=frames, sample_rate=sample_rate)
         models = component_models(result.templates, result.activations, groups)
-        if X.shape[0] > 1 and settings.channel_masks == "gains":
-            gains = channel_gains(X, models, spectrogram_power=settings.spectrogram_power)
         masks, applied = source_masks(models, mask_power=settings.mask_power,
                                       n_channels=X.shape[0], gains=gains)
+    del magnitudes
     return Separation(
         source_names=settings.source_names,
         source_stfts=_apply(applied, X),
@@ -722,8 +835,13 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     )
 
 
+def uses_spatial(settings: SeparationSettings, n_channels: int) -> bool:
+    """True when the masks come from :func:`spatial_grouping` (blind, multichannel)."""
+    return not settings.supervised and n_channels > 1 and settings.channel_masks == "spatial"
+
+
 def spatial_grouping(X: np.ndarray, V: np.ndarray, result: NMFResult, n_sources: int, *,
-                     mask_power: float) -> tuple:
+                     mask_power: float, fit_magnitudes: Optional[np.ndarray] = None) -> tuple:
     """Unsupervised multichannel: masks from each bin's direction and the NMF prior.
 
     See :mod:`nmfaudio.spatial`: every bin is weighed by how well its channel
@@ -739,6 +857,9 @@ def spatial_grouping(X: np.ndarray, V: np.ndarray, result: NMFResult, n_sources:
     result : NMFResult
     n_sources : int
     mask_power : float
+    fit_magnitudes : np.ndarray, shape=(C, F, T'), optional
+        ``|X|`` at the frames the source directions are fitted on (:func:`stat_frames`,
+        as the chunked pipeline does); default every frame.
 
     Returns
     -------
@@ -748,8 +869,11 @@ def spatial_grouping(X: np.ndarray, V: np.ndarray, result: NMFResult, n_sources:
     masks : np.ndarray, shape=(S, F, T), float32
         Sum to 1 over sources in every bin.
     """
-    masks, shares, _ = spatial_masks(np.abs(X), result.templates, result.activations, V,
-                                     int(n_sources), power=mask_power)
+    magnitudes = np.abs(X)
+    model = fit_directions(magnitudes if fit_magnitudes is None else fit_magnitudes,
+                           int(n_sources))
+    masks, shares, _ = spatial_masks(magnitudes, result.templates, result.activations, V,
+                                     int(n_sources), power=mask_power, model=model)
     spectra = np.einsum("sft,ft->sf", masks, V, optimize=True)
     bins = np.arange(V.shape[0])
     centroids = (spectra @ bins) / np.maximum(spectra.sum(axis=1), np.finfo(np.float64).tiny)

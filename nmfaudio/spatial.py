@@ -43,7 +43,11 @@ import numpy as np
 from .errors import ParameterError
 
 __all__ = ["SpatialModel", "bin_directions", "fit_directions", "spatial_likelihoods",
-           "soft_assignment", "spatial_masks"]
+           "soft_assignment", "share_numerators", "normalize_shares", "spatial_posteriors",
+           "spatial_masks", "N_ROUNDS"]
+
+#: Rounds of (posterior -> component shares -> prior -> posterior) of :func:`spatial_masks`.
+N_ROUNDS = 3
 
 #: Smallest spread (in unit-vector distance, about radians) of a source direction: a
 #: perfectly panned synthetic source would otherwise get a zero-width likelihood and
@@ -186,6 +190,27 @@ def spatial_likelihoods(magnitudes: np.ndarray, model: SpatialModel) -> np.ndarr
     return np.exp(logl)
 
 
+def share_numerators(W: np.ndarray, H: np.ndarray, V: np.ndarray,
+                     posteriors: np.ndarray) -> np.ndarray:
+    """Unnormalized shares ``r[s, k] = w_k^T ((V / WH) * p_s) h_k``, shape=(S, K).
+
+    Additive over blocks of frames (H, V and the posteriors of each block), so a long
+    recording can be summed chunk by chunk; :func:`normalize_shares` finishes them.
+    """
+    WH = W @ H
+    tiny = np.finfo(np.float32).tiny
+    ratio = V / np.maximum(WH, tiny)  # silent bins: V = 0 there, so the ratio is 0
+    return np.stack([np.einsum("fk,ft,kt->k", W, ratio * p, H, optimize=True)
+                     for p in posteriors])
+
+
+def normalize_shares(r: np.ndarray) -> np.ndarray:
+    """Shares from :func:`share_numerators`: each column sums to 1."""
+    total = r.sum(axis=0, keepdims=True)
+    # a component with no energy at all is shared equally
+    return np.where(total > 0, r / np.where(total > 0, total, 1.0), 1.0 / r.shape[0])
+
+
 def soft_assignment(W: np.ndarray, H: np.ndarray, V: np.ndarray, posteriors: np.ndarray) -> np.ndarray:
     """Share of each NMF component in each source, shape=(S, K), columns sum to 1.
 
@@ -200,17 +225,31 @@ def soft_assignment(W: np.ndarray, H: np.ndarray, V: np.ndarray, posteriors: np.
     V : np.ndarray, shape=(F, T)
     posteriors : np.ndarray, shape=(S, F, T), summing to 1 over S
     """
-    WH = W @ H
-    tiny = np.finfo(np.float32).tiny
-    ratio = V / np.maximum(WH, tiny)  # silent bins: V = 0 there, so the ratio is 0
-    r = np.stack([np.einsum("fk,ft,kt->k", W, ratio * p, H, optimize=True) for p in posteriors])
-    total = r.sum(axis=0, keepdims=True)
-    # a component with no energy at all is shared equally
-    return np.where(total > 0, r / np.where(total > 0, total, 1.0), 1.0 / r.shape[0])
+    return normalize_shares(share_numerators(W, H, V, posteriors))
+
+
+def spatial_posteriors(like: np.ndarray, W: np.ndarray, H: np.ndarray,
+                       shares, *, power: float = 2.0) -> np.ndarray:
+    """Posterior of each source in each bin of a block of frames, shape=(S, F, T).
+
+    ``like`` from :func:`spatial_likelihoods`; without ``shares`` (the first round) the
+    likelihoods alone, else times the Wiener-like prior of the models
+    ``W diag(shares[s]) H``; normalized over sources.
+    """
+    from .masks import masks_from_models
+
+    if shares is None:
+        return like / like.sum(axis=0, keepdims=True)
+    models = np.stack([(W * shares[s]) @ H for s in range(shares.shape[0])])
+    post = masks_from_models(models, power=power) * like
+    total = post.sum(axis=0, keepdims=True)
+    # both factors vanish only where the prior is 0 for every source (empty model)
+    return np.where(total > 0, post / np.where(total > 0, total, 1.0), 1.0 / shares.shape[0])
 
 
 def spatial_masks(magnitudes: np.ndarray, W: np.ndarray, H: np.ndarray, V: np.ndarray,
-                  n_sources: int, *, power: float = 2.0, n_rounds: int = 3):
+                  n_sources: int, *, power: float = 2.0, n_rounds: int = N_ROUNDS,
+                  model: "SpatialModel | None" = None):
     """Masks from the spatial likelihood of every bin times the NMF spectral prior.
 
     Parameters
@@ -225,6 +264,9 @@ def spatial_masks(magnitudes: np.ndarray, W: np.ndarray, H: np.ndarray, V: np.nd
         Exponent of the Wiener-like spectral prior.
     n_rounds : int >= 1
         Rounds of (posterior -> component shares -> prior -> posterior).
+    model : SpatialModel, optional
+        The source directions, if already fitted (default: :func:`fit_directions` of
+        ``magnitudes``).
 
     Returns
     -------
@@ -234,17 +276,11 @@ def spatial_masks(magnitudes: np.ndarray, W: np.ndarray, H: np.ndarray, V: np.nd
         Each component's share in each source.
     model : SpatialModel
     """
-    from .masks import masks_from_models
-
-    model = fit_directions(magnitudes, n_sources)
+    if model is None:
+        model = fit_directions(magnitudes, n_sources)
     like = spatial_likelihoods(magnitudes, model)
-    post = like / like.sum(axis=0, keepdims=True)
+    post = spatial_posteriors(like, W, H, None)
     for _ in range(max(1, int(n_rounds))):
         shares = soft_assignment(W, H, V, post)
-        models = np.stack([(W * shares[s]) @ H for s in range(n_sources)])
-        prior = masks_from_models(models, power=power)
-        post = prior * like
-        total = post.sum(axis=0, keepdims=True)
-        # both factors vanish only where the prior is 0 for every source (empty model)
-        post = np.where(total > 0, post / np.where(total > 0, total, 1.0), 1.0 / n_sources)
+        post = spatial_posteriors(like, W, H, shares, power=power)
     return post.astype(np.float32), shares, model

@@ -1,0 +1,471 @@
+"""The separation pipeline of :mod:`nmfaudio.pipeline`, run chunk by chunk.
+
+For recordings of any length, in memory that does not hold the recording, its STFT or
+any per-source array of it::
+
+    pass 1  chunks of audio --stft--> V (F, T) float32          (|X| at a few frames, stereo)
+    fit     unsupervised: the NMF of the whole V (column-blocked); the blind grouping
+            supervised, every template fixed: each FIT_FRAMES block's activations as its
+            V block is complete, spilled to a temporary file; V is never whole
+    pass 2  chunks of audio --stft--> masks of the block --inverse stft, overlap-add-->
+            each source's writer, as it goes
+
+The steps are :mod:`nmfaudio.pipeline`'s own (settings, factorization, grouping, channel
+gains, masks, applying them), called on blocks of frames: the results equal
+:func:`nmfaudio.pipeline.separate`'s to float rounding, and do not depend on the chunk
+size. Because the masks of every block sum to one and the overlap-add is that of the
+whole inverse STFT, the sources add up to the mixture at every sample, seams included.
+
+This module knows no files: audio comes from a :class:`nmfaudio.streaming.SampleSource`
+and goes to objects with ``write(block)`` (:class:`nmfaudio.audio.AudioWriter` for
+files, :class:`ArraySink` in memory).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .errors import AudioFileError, ParameterError
+from .factorization import NMFResult
+from .masks import component_models
+from . import pipeline as _pipeline
+from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, fixed_templates,
+                       groups_and_gains, source_masks, stat_frames)
+from .spectral import spectrogram
+from .streaming import DEFAULT_CHUNK_FRAMES, OverlapAdd, chunk_ranges, n_frames, stft_frames
+
+__all__ = ["StreamedSeparation", "separate_stream", "ArraySink"]
+
+
+@dataclass(frozen=True)
+class StreamedSeparation:
+    """What :func:`separate_stream` did (the signals went to the sinks).
+
+    Attributes
+    ----------
+    source_names : tuple of str
+    groups : tuple of np.ndarray
+        The component indices of each source.
+    channel_gains : np.ndarray, shape=(S, C), or None
+    n_components : int
+    n_iter : int
+        Iterations of the fit (the most any block ran, when fitted by blocks).
+    converged : bool
+    final_loss : float
+    n_frames : int
+        T.
+    n_chunks : int
+        Chunks of ``chunk_frames`` frames each pass read.
+    fit : str
+        ``"whole"`` (one NMF of all of V) or ``"blocks"`` (fixed templates, activations
+        per :data:`nmfaudio.pipeline.FIT_FRAMES` frames).
+    """
+
+    source_names: tuple
+    groups: tuple
+    channel_gains: Optional[np.ndarray]
+    n_components: int
+    n_iter: int
+    converged: bool
+    final_loss: float
+    n_frames: int
+    n_chunks: int
+    fit: str
+
+
+class ArraySink:
+    """Collects written blocks in memory; ``samples`` is their concatenation (C, N)."""
+
+    def __init__(self) -> None:
+        self._blocks = []
+
+    def write(self, block: np.ndarray) -> None:
+        self._blocks.append(np.array(block, dtype=np.float32))
+
+    @property
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self._blocks, axis=-1)
+
+
+class _SpilledActivations:
+    """Activations (K, T) kept in a temporary file, frame-major, read back by frames.
+
+    Keeps the supervised separation's memory flat: H grows with the recording (96
+    components of an hour at 44.1 kHz are 120 MB), a chunk of it does not.
+    """
+
+    def __init__(self, n_components: int, dtype) -> None:
+        self._file = tempfile.TemporaryFile()
+        self.K, self.dtype = n_components, np.dtype(dtype)
+        self.n_frames = 0
+
+    def append(self, H: np.ndarray) -> None:
+        self._file.seek(0, 2)
+        self._file.write(np.ascontiguousarray(H.T, dtype=self.dtype).tobytes())
+        self.n_frames += H.shape[1]
+
+    def read(self, t0: int, t1: int) -> np.ndarray:
+        size = self.dtype.itemsize * self.K
+        self._file.seek(t0 * size)
+        data = np.frombuffer(self._file.read((t1 - t0) * size), dtype=self.dtype)
+        return data.reshape(t1 - t0, self.K).T
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _Pass1:
+    """What the first pass keeps: V (or the block fits), and |X| at the stat frames."""
+
+    def __init__(self, source, settings: SeparationSettings, T: int, dtype, fit_args: dict,
+                 seed) -> None:
+        C, F = source.n_channels, settings.stft.n_bins
+        self.settings, self.T, self.fit_args = settings, T, fit_args
+        self.frames = stat_frames(T)
+        self.magnitudes = np.zeros((C, F, self.frames.size if C > 1 else 0), dtype=np.float32)
+        self.W_fixed = fixed_templates(settings)
+        self.loudest = 0.0
+        if self.W_fixed is None:
+            self.V = np.empty((F, T), dtype=np.float32)
+        else:
+            self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+            self.fit_frames = _pipeline.FIT_FRAMES
+            self.block = np.empty((F, min(self.fit_frames, T)), dtype=np.float32)
+            self.filled = 0  # frames of the current block received
+            self.H = _SpilledActivations(self.W_fixed.shape[1], dtype)
+            self.H_stat = np.empty((self.W_fixed.shape[1], self.frames.size), dtype=dtype)
+            self.fits = []
+
+    def add(self, t0: int, X: np.ndarray) -> None:
+        Vc = spectrogram(X, power=self.settings.spectrogram_power)
+        self.loudest = max(self.loudest, float(Vc.max()))
+        t1 = t0 + X.shape[-1]
+        if self.magnitudes.shape[-1]:
+            lo, hi = np.searchsorted(self.frames, [t0, t1])
+            self.magnitudes[..., lo:hi] = np.abs(X[..., self.frames[lo:hi] - t0])
+        if self.W_fixed is None:
+            self.V[:, t0:t1] = Vc
+            return
+        done = 0
+        while done < Vc.shape[1]:  # fill the block grid, fit each block when complete
+            start = t0 + done - self.filled  # frame index of the block's first column
+            width = min(self.fit_frames, self.T - start)
+            take = min(width - self.filled, Vc.shape[1] - done)
+            self.block[:, self.filled:self.filled + take] = Vc[:, done:done + take]
+            self.filled += take
+            done += take
+            if self.filled == width:
+                self._fit_block(start, width)
+
+    def _fit_block(self, start: int, width: int) -> None:
+        fit = fit_activations(self.block[:, :width], self.W_fixed, self.settings, rng=self.rng,
+                              **self.fit_args)
+        self.H.append(fit.activations)
+        lo, hi = np.searchsorted(self.frames, [start, start + width])
+        self.H_stat[:, lo:hi] = fit.activations[:, self.frames[lo:hi] - start]
+        # keep only the summary of each block's fit: its activations are spilled
+        self.fits.append((fit.final_loss, fit.n_iter, fit.converged, fit.beta, fit.l1_activations))
+        self.filled = 0
+
+    def result(self) -> NMFResult:
+        """The fixed-template fit, with the activations of the stat frames only."""
+        loss = sum(f[0] for f in self.fits)
+        n_iter = max(f[1] for f in self.fits)
+        return NMFResult(templates=self.W_fixed, activations=self.H_stat,
+                         loss_history=np.array([loss]), loss_iterations=np.array([n_iter]),
+                         n_iter=n_iter, converged=all(f[2] for f in self.fits),
+                         beta=self.fits[0][3], l1_activations=self.fits[0][4])
+
+
+def separate_stream(
+    source,
+    settings: SeparationSettings,
+    sinks: Sequence,
+    *,
+    sample_rate: int,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+    seed=0,
+    **nmf_args,
+) -> StreamedSeparation:
+    """Separate the audio of ``source`` chunk by chunk, writing each source to a sink.
+
+    Parameters
+    ----------
+    source : SampleSource
+        ``n_channels``, ``n_samples`` and ``read(start, stop)`` (an
+        :class:`~nmfaudio.audio.Audio`, an :class:`~nmfaudio.audio.AudioReader`), at
+        the analysis rate (the dictionaries' rate when supervised).
+    settings : SeparationSettings
+        From :func:`nmfaudio.pipeline.separation_settings`.
+    sinks : sequence of S objects with ``write(block)``
+        One per source, in the order of ``settings.source_names``; each receives
+        consecutive float32 blocks of shape (C, m) adding up to (C, N).
+    sample_rate : int
+        The rate of ``source`` (for the grouping's frequencies).
+    chunk_frames : int > 0
+        STFT frames per chunk; only memory and speed depend on it, not the result.
+    progress : callable(done, total, stage), optional
+        Called after every chunk of each pass (stage "analysis", then "synthesis") and
+        at the fit (stage "fit"); ``total`` counts the chunks of both passes.
+    seed, **nmf_args
+        ``n_iter``, ``tol``, ``dtype``, ``callback``, ``n_threads`` of the NMF.
+
+    Returns
+    -------
+    StreamedSeparation
+
+    Raises
+    ------
+    AudioFileError
+        The recording is shorter than one STFT frame, or silent.
+    """
+    config = settings.stft
+    if len(sinks) != settings.n_sources:
+        raise ParameterError(f"{len(sinks)} sinks for {settings.n_sources} sources")
+    if source.n_samples < config.n_fft:
+        raise AudioFileError(
+            f"{_label(source)} is {source.n_samples} samples long, shorter than one STFT "
+            f"frame (n_fft={config.n_fft}); use a longer recording or a smaller n_fft")
+    T = n_frames(source.n_samples, config)
+    ranges = chunk_ranges(T, chunk_frames)
+    report = progress or (lambda done, total, stage: None)
+    dtype = nmf_args.get("dtype", np.float32)
+    first = _Pass1(source, settings, T, dtype, nmf_args, seed)
+    try:
+        for i, (t0, t1) in enumerate(ranges):
+            first.add(t0, stft_frames(source, config, t0, t1))
+            report(i + 1, 2 * len(ranges), "analysis")
+        if first.loudest <= 0:
+            raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
+        if first.W_fixed is None:
+            result = _factorize(first.V, settings, seed=seed, **nmf_args)
+            first.V = None  # the fit is done: V is not needed for the masks
+            H_of = result.activations
+            fit_kind = "whole"
+        else:
+            result = first.result()
+            H_of = None
+            fit_kind = "blocks"
+        report(len(ranges), 2 * len(ranges), "fit")
+        groups, gains = groups_and_gains(result, settings, magnitudes=first.magnitudes,
+                                         frames=first.frames, sample_rate=sample_rate,
+                                         frame_activations=None if H_of is not None
+                                         else result.activations)
+        first.magnitudes = None
+        _synthesize(source, settings, sinks, ranges, T, result.templates, groups, gains,
+                    (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read,
+                    lambda i: report(len(ranges) + i, 2 * len(ranges), "synthesis"))
+    finally:
+        if first.W_fixed is not None:
+            first.H.close()
+    return StreamedSeparation(
+        source_names=settings.source_names, groups=groups, channel_gains=gains,
+        n_components=int(result.templates.shape[1]), n_iter=int(result.n_iter),
+        converged=bool(result.converged), final_loss=float(result.final_loss), n_frames=T,
+        n_chunks=len(ranges), fit=fit_kind)
+
+
+def _synthesize(source, settings, sinks, ranges, T, W, groups, gains, activations, report):
+    """Pass 2: every chunk's masks applied to its STFT, inverted by overlap-add."""
+    config, C = settings.stft, source.n_channels
+    # one overlap-add per source: the per-chunk arrays are then (C, F, n), not (S, C, F, n)
+    olas = [OverlapAdd(config, n_frames=T, length=source.n_samples, shape=(C,))
+            for _ in sinks]
+    for i, (t0, t1) in enumerate(ranges):
+        X = stft_frames(source, config, t0, t1)
+        models = component_models(W, activations(t0, t1), groups)
+        _, applied = source_masks(models, mask_power=settings.mask_power, n_channels=C,
+                                  gains=gains)
+        del models
+        for s, (ola, sink) in enumerate(zip(olas, sinks)):
+            sink.write(ola.push(_apply(applied[s:s + 1], X)[0]))
+        report(i + 1)
+    for ola, sink in zip(olas, sinks):
+        sink.write(ola.finish())
+
+
+def _label(source) -> str:
+    path = getattr(source, "path", None)
+    return f"'{path}'" if path else "the mixture"
+
+
+@dataclass(frozen=True)
+class FileSeparation:
+    """What :func:`separate_to_files` wrote.
+
+    Attributes
+    ----------
+    input : str
+    paths : tuple of str
+        The file of each source, in the order of ``separation.source_names``.
+    reports : tuple of SaveReport
+        Peak and clipped samples of each source file.
+    residual_path : str or None
+        Resampled supervised separations: the file of what no source carries (see
+        :attr:`nmfaudio.pipeline.Separation.residual`), when asked for.
+    separation : StreamedSeparation
+    sample_rate, n_channels, n_samples : int
+        Of the mixture (and of every output).
+    """
+
+    input: str
+    paths: tuple
+    reports: tuple
+    residual_path: Optional[str]
+    separation: StreamedSeparation
+    sample_rate: int
+    n_channels: int
+    n_samples: int
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / self.sample_rate
+
+
+def separate_to_files(
+    mixture,
+    paths: Sequence,
+    *,
+    residual_path=None,
+    subtype: str = "FLOAT",
+    overwrite: bool = False,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+    seed=0,
+    n_iter: int = 300,
+    tol: float = 1e-5,
+    dtype=np.float32,
+    callback=None,
+    n_threads: Optional[int] = None,
+    **settings_args,
+) -> FileSeparation:
+    """Separate an audio file into one file per source, in bounded memory.
+
+    The recording is read in blocks and the sources are written as they are computed
+    (see the module docstring), each to a hidden temporary file renamed to its final
+    name only when the whole separation has succeeded: a failure or an interruption
+    leaves no file, complete or partial, under any of ``paths``.
+
+    Parameters
+    ----------
+    mixture : str or os.PathLike
+        The recording (WAV, FLAC, OGG... in blocks; other formats are decoded whole).
+    paths : sequence of str or os.PathLike
+        One output file per source, in the order of the sources (dictionary names, then
+        ``"other"``; or ``source1``, ``source2``...). Their folders must exist.
+    residual_path : str or os.PathLike, optional
+        Where to write the residual of a resampled supervised separation (what the
+        dictionaries' rate cannot carry); nothing is written there otherwise.
+    subtype : {"FLOAT", "PCM_16", "PCM_24"}
+        Sample encoding. FLOAT (default) keeps the sources exactly, so that they add
+        up to the mixture; integer subtypes clip samples beyond full scale (counted in
+        ``reports``).
+    overwrite : bool
+        Replace existing files.
+    chunk_frames : int
+        STFT frames per chunk: memory and speed, not the result.
+    progress : callable(done, total, stage), optional
+        See :func:`separate_stream`.
+    seed, n_iter, tol, dtype, callback, n_threads
+        Of the NMF, as in :func:`nmfaudio.separate`.
+    **settings_args
+        The separation's settings, as in :func:`nmfaudio.separate` (``dictionaries``,
+        ``n_sources``, ``mask_power``, ``on_rate_mismatch``...).
+
+    Returns
+    -------
+    FileSeparation
+
+    Raises
+    ------
+    AudioFileError, DictionaryMismatchError, ParameterError
+        As :func:`nmfaudio.separate`, and when an output cannot be written.
+
+    Notes
+    -----
+    A supervised separation of a mixture at another rate than the dictionaries' is
+    resampled whole, in memory (twice the recording as float32, plus its sources).
+    """
+    from . import audio as audio_io
+    from .pipeline import separation_settings
+
+    if "stft_config" in settings_args:  # separate()'s name for it
+        settings_args["stft"] = settings_args.pop("stft_config")
+    settings = separation_settings(**settings_args)
+    paths = [str(p) for p in paths]
+    if len(paths) != settings.n_sources:
+        raise ParameterError(f"{len(paths)} output paths for the {settings.n_sources} sources "
+                             f"{list(settings.source_names)}; give one per source")
+    for path in paths + ([str(residual_path)] if residual_path is not None else []):
+        audio_io._format_for(path, subtype)
+    source = audio_io.open_source(mixture)
+    nmf_args = dict(seed=seed, n_iter=n_iter, tol=tol, dtype=dtype, callback=callback,
+                    n_threads=n_threads)
+    if settings.supervised and source.sample_rate != settings.sample_rate:
+        return _separate_resampled(source, settings, paths, residual_path, subtype, overwrite,
+                                   chunk_frames, progress, nmf_args)
+    writers = []
+    try:
+        for path in paths:
+            writers.append(audio_io.AudioWriter(path, n_channels=source.n_channels,
+                                                sample_rate=source.sample_rate,
+                                                subtype=subtype, on_clip="clip",
+                                                overwrite=overwrite))
+        result = separate_stream(source, settings, writers, sample_rate=source.sample_rate,
+                                 chunk_frames=chunk_frames, progress=progress, **nmf_args)
+        reports = tuple(writer.close() for writer in writers)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    return FileSeparation(input=str(mixture), paths=tuple(paths), reports=reports,
+                          residual_path=None, separation=result,
+                          sample_rate=source.sample_rate, n_channels=source.n_channels,
+                          n_samples=source.n_samples)
+
+
+def _separate_resampled(source, settings, paths, residual_path, subtype, overwrite,
+                        chunk_frames, progress, nmf_args) -> FileSeparation:
+    """Supervised, mixture at another rate than the dictionaries': resampled in memory."""
+    from . import audio as audio_io
+    from .errors import DictionaryMismatchError
+    from .pipeline import _back_to_mixture_rate
+
+    label = _label(source)
+    if settings.on_rate_mismatch == "error":
+        raise DictionaryMismatchError(
+            f"{label} is at {source.sample_rate} Hz but the dictionaries are at "
+            f"{settings.sample_rate} Hz; resample one of them (on_rate_mismatch='resample')")
+    original = source if isinstance(source, audio_io.Audio) else audio_io.load(source.path)
+    mix = audio_io.resample(original, settings.sample_rate)
+    sinks = [ArraySink() for _ in paths]
+    result = separate_stream(mix, settings, sinks, sample_rate=mix.sample_rate,
+                             chunk_frames=chunk_frames, progress=progress, **nmf_args)
+    sources, residual = _back_to_mixture_rate(np.stack([s.samples for s in sinks]), mix,
+                                              original)
+    targets = list(zip(paths, sources))
+    if residual_path is not None:
+        targets.append((str(residual_path), residual))
+    writers = []
+    try:
+        for path, samples in targets:
+            writer = audio_io.AudioWriter(path, n_channels=original.n_channels,
+                                          sample_rate=original.sample_rate, subtype=subtype,
+                                          on_clip="clip", overwrite=overwrite)
+            writers.append(writer)
+            writer.write(samples)
+        reports = [writer.close() for writer in writers]
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    return FileSeparation(input=str(original.path), paths=tuple(paths),
+                          reports=tuple(reports[:len(paths)]),
+                          residual_path=None if residual_path is None else str(residual_path),
+                          separation=result, sample_rate=original.sample_rate,
+                          n_channels=original.n_channels, n_samples=original.n_samples)

@@ -1,0 +1,121 @@
+"""The separation run chunk by chunk (nmfaudio.chunked) against the in-memory one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from nmfaudio import pipeline, separate
+from nmfaudio.audio import load, save
+from nmfaudio.chunked import separate_to_files
+from nmfaudio.dictionary import learn_dictionary
+from nmfaudio.errors import AudioFileError
+from nmfaudio.spectral import STFTConfig
+
+FIXTURES = Path(__file__).resolve().parents[1] / "audio_fixtures"
+MONO = FIXTURES / "example" / "mixture.wav"
+STEREO = FIXTURES / "stereo" / "mixture.wav"
+CONFIG = STFTConfig(n_fft=512, hop_length=128)
+FAST = {"n_iter": 40}
+
+
+@pytest.fixture(scope="module")
+def dictionaries():
+    return [learn_dictionary(FIXTURES / "example" / "train" / f"{name}.wav", 8, name=name,
+                             stft_config=CONFIG, n_iter=30) for name in ("keys", "drums")]
+
+
+def read(paths):
+    return np.stack([sf.read(p, dtype="float32", always_2d=True)[0].T for p in paths])
+
+
+def streamed(tmp_path, mixture, names, chunk, tag="", **kwargs):
+    paths = [tmp_path / f"{tag}{chunk}_{name}.wav" for name in names]
+    result = separate_to_files(mixture, paths, chunk_frames=chunk, **kwargs)
+    return read(paths), result
+
+
+def settings_of(mode, dictionaries):
+    if mode == "supervised":
+        return {"dictionaries": dictionaries}
+    return {"n_sources": 2, "stft_config": CONFIG}
+
+
+@pytest.mark.parametrize("mixture", [MONO, STEREO], ids=["mono", "stereo"])
+@pytest.mark.parametrize("mode", ["supervised", "unsupervised"])
+def test_chunked_equals_in_memory(tmp_path, dictionaries, mixture, mode):
+    kwargs = dict(settings_of(mode, dictionaries), **FAST)
+    reference = separate(mixture, **kwargs)
+    for chunk in (7, 100_000):  # many chunks, and one chunk for the whole file
+        sources, result = streamed(tmp_path, mixture, reference.source_names, chunk, **kwargs)
+        np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)
+        assert [g.tolist() for g in result.separation.groups] == \
+            [g.tolist() for g in reference.groups]
+        assert result.separation.n_chunks == (1 if chunk > 1000 else -(-result.separation.n_frames // 7))
+
+
+def test_supervised_blocks_and_stat_frames_do_not_depend_on_the_chunks(tmp_path, dictionaries,
+                                                                       monkeypatch):
+    """Activations fitted per block of a fixed grid, gains on a subset of frames: the same
+    whether the audio is read whole or in chunks that straddle the blocks."""
+    monkeypatch.setattr(pipeline, "FIT_FRAMES", 50)
+    monkeypatch.setattr(pipeline, "STAT_FRAMES", 40)
+    kwargs = dict(dictionaries=dictionaries, **FAST)
+    reference = separate(STEREO, **kwargs)
+    assert reference.nmf.activations.shape[1] > 50 * 10
+    for chunk in (7, 64):
+        sources, result = streamed(tmp_path, STEREO, reference.source_names, chunk, **kwargs)
+        np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(result.separation.channel_gains, reference.channel_gains,
+                                   rtol=1e-6)
+        assert result.separation.fit == "blocks"
+
+
+def test_resampled_chunked_equals_in_memory(tmp_path, dictionaries):
+    at_16k = load(MONO, sample_rate=16000)
+    path = tmp_path / "mix16k.wav"
+    save(path, at_16k.samples, 16000, subtype="FLOAT")
+    reference = separate(path, dictionaries=dictionaries, **FAST)
+    sources, result = streamed(tmp_path, path, reference.source_names, 7,
+                               dictionaries=dictionaries, residual_path=tmp_path / "res.wav",
+                               **FAST)
+    assert result.sample_rate == 16000 and sources.shape == reference.sources.shape
+    np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)
+    residual = read([tmp_path / "res.wav"])[0]
+    np.testing.assert_allclose(sources.sum(axis=0) + residual, at_16k.samples, atol=1e-5)
+
+
+def test_sources_add_up_to_the_mixture_at_every_sample(tmp_path):
+    mixture = load(STEREO).samples
+    sources, result = streamed(tmp_path, STEREO, ["a", "b", "c"], 5, n_sources=3,
+                               stft_config=CONFIG, **FAST)
+    assert result.separation.n_chunks > 50
+    error = np.abs(sources.sum(axis=0) - mixture)
+    assert error.max() < 1e-6
+    seams = np.arange(5, result.separation.n_frames, 5) * CONFIG.hop_length - CONFIG.n_fft // 2
+    assert error[:, seams[seams > 0]].max() < 1e-6
+
+
+def test_progress_moves_with_the_chunks(tmp_path):
+    calls = []
+    streamed(tmp_path, MONO, ["a", "b"], 50, n_sources=2, stft_config=CONFIG, n_iter=5,
+             progress=lambda done, total, stage: calls.append((done, total, stage)))
+    stages = [c[2] for c in calls]
+    assert stages[0] == "analysis" and "fit" in stages and stages[-1] == "synthesis"
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and done[-1] == calls[-1][1]
+
+
+def test_a_failed_separation_leaves_no_file(tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(4000, dtype=np.float32), 8000, subtype="FLOAT")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(AudioFileError, match="silent"):
+        separate_to_files(silent, [out / "a.wav", out / "b.wav"], n_sources=2,
+                          stft_config=CONFIG, n_iter=5)
+    assert os.listdir(out) == []
