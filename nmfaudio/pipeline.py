@@ -106,9 +106,9 @@ FIT_FRAMES = 2048
 
 #: Channel balances (grouping) and channel gains are fitted on at most this many frames,
 #: evenly spaced: they are a few numbers per source, and this keeps their memory bounded
-#: whatever the length (about 95 s at 44.1 kHz with a 512 hop; shorter recordings use
+#: whatever the length (about 48 s at 44.1 kHz with a 512 hop; shorter recordings use
 #: every frame).
-STAT_FRAMES = 8192
+STAT_FRAMES = 4096
 
 #: What to do when a dictionary's sample rate differs from the mixture's; the first is
 #: the default.
