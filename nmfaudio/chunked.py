@@ -236,6 +236,7 @@ def separate_stream(
     report = progress or (lambda done, total, stage: None)
     dtype = nmf_args.get("dtype", np.float32)
     first = _Pass1(source, settings, T, dtype, nmf_args, seed)
+    limit = _one_blas_thread()
     try:
         for i, (t0, t1) in enumerate(ranges):
             first.add(t0, stft_frames(source, config, t0, t1))
@@ -261,6 +262,7 @@ def separate_stream(
                     (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read,
                     lambda i: report(len(ranges) + i, 2 * len(ranges), "synthesis"))
     finally:
+        limit.restore_original_limits()
         if first.W_fixed is not None:
             first.H.close()
     return StreamedSeparation(
@@ -268,6 +270,17 @@ def separate_stream(
         n_components=int(result.templates.shape[1]), n_iter=int(result.n_iter),
         converged=bool(result.converged), final_loss=float(result.final_loss), n_frames=T,
         n_chunks=len(ranges), fit=fit_kind)
+
+
+def _one_blas_thread():
+    """BLAS on one thread for the whole separation: a product split over BLAS threads
+    sums in an order that depends on their number, so the outputs would depend on the
+    machine (a Dask worker runs BLAS on one thread, a command line on all cores). The
+    parallelism is the NMF's own threads (``n_threads``), which use one BLAS thread each
+    anyway; the other products are a small part of the time."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _synthesize(source, settings, sinks, ranges, T, W, groups, gains, activations, report):
