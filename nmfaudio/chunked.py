@@ -33,8 +33,11 @@ from .errors import AudioFileError, ParameterError
 from .factorization import NMFResult
 from .masks import component_models
 from . import pipeline as _pipeline
+from .masks import groups_from_labels
 from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, fixed_templates,
-                       groups_and_gains, source_masks, stat_frames)
+                       groups_and_gains, source_masks, stat_frames, uses_spatial)
+from .spatial import (N_ROUNDS, fit_directions, normalize_shares, share_numerators,
+                      spatial_likelihoods, spatial_posteriors)
 from .spectral import spectrogram
 from .streaming import DEFAULT_CHUNK_FRAMES, OverlapAdd, chunk_ranges, n_frames, stft_frames
 
@@ -253,13 +256,26 @@ def separate_stream(
             H_of = None
             fit_kind = "blocks"
         report(len(ranges), 2 * len(ranges), "fit")
-        groups, gains = groups_and_gains(result, settings, magnitudes=first.magnitudes,
-                                         frames=first.frames, sample_rate=sample_rate,
-                                         frame_activations=None if H_of is not None
-                                         else result.activations)
-        first.magnitudes = None
-        _synthesize(source, settings, sinks, ranges, T, result.templates, groups, gains,
-                    (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read,
+        activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
+        gains = None
+        if uses_spatial(settings, source.n_channels):
+            spatial = _SpatialStream(source, settings, ranges, result.templates, activations,
+                                     first.magnitudes)
+            first.magnitudes = None
+            groups = spatial.groups
+            masks_of = spatial.applied
+        else:
+            groups, gains = groups_and_gains(result, settings, magnitudes=first.magnitudes,
+                                             frames=first.frames, sample_rate=sample_rate,
+                                             frame_activations=None if H_of is not None
+                                             else result.activations)
+            first.magnitudes = None
+
+            def masks_of(t0, t1, X):
+                models = component_models(result.templates, activations(t0, t1), groups)
+                return source_masks(models, mask_power=settings.mask_power,
+                                    n_channels=X.shape[0], gains=gains)[1]
+        _synthesize(source, settings, sinks, ranges, T, masks_of,
                     lambda i: report(len(ranges) + i, 2 * len(ranges), "synthesis"))
     finally:
         limit.restore_original_limits()
@@ -283,23 +299,69 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _synthesize(source, settings, sinks, ranges, T, W, groups, gains, activations, report):
-    """Pass 2: every chunk's masks applied to its STFT, inverted by overlap-add."""
+def _synthesize(source, settings, sinks, ranges, T, masks_of, report):
+    """Pass 2: every chunk's masks applied to its STFT, inverted by overlap-add.
+
+    ``masks_of(t0, t1, X)`` gives the (S, C, F, n) masks of frames t0..t1.
+    """
     config, C = settings.stft, source.n_channels
     # one overlap-add per source: the per-chunk arrays are then (C, F, n), not (S, C, F, n)
     olas = [OverlapAdd(config, n_frames=T, length=source.n_samples, shape=(C,))
             for _ in sinks]
     for i, (t0, t1) in enumerate(ranges):
         X = stft_frames(source, config, t0, t1)
-        models = component_models(W, activations(t0, t1), groups)
-        _, applied = source_masks(models, mask_power=settings.mask_power, n_channels=C,
-                                  gains=gains)
-        del models
+        applied = masks_of(t0, t1, X)
         for s, (ola, sink) in enumerate(zip(olas, sinks)):
             sink.write(ola.push(_apply(applied[s:s + 1], X)[0]))
+        del applied
         report(i + 1)
     for ola, sink in zip(olas, sinks):
         sink.write(ola.finish())
+
+
+class _SpatialStream:
+    """Blind multichannel masks (:func:`nmfaudio.pipeline.spatial_grouping`) chunk by chunk.
+
+    The same steps as the whole-signal version: directions fitted on the stat frames,
+    then rounds of (posteriors -> component shares), the shares summed over chunks
+    (each round one more pass over the audio's STFT), then a pass for the sources'
+    spectral centroids, which order them. V is recomputed from each chunk's STFT.
+    """
+
+    def __init__(self, source, settings, ranges, W, activations, fit_magnitudes) -> None:
+        self.source, self.settings, self.W, self.activations = source, settings, W, activations
+        self.model = fit_directions(fit_magnitudes, settings.n_sources)
+        self.shares = None
+        for _ in range(N_ROUNDS):
+            r = 0.0
+            for t0, t1 in ranges:
+                like, V, H = self._chunk(t0, t1)
+                post = spatial_posteriors(like, W, H, self.shares, power=settings.mask_power)
+                r = r + share_numerators(W, H, V, post)
+            self.shares = normalize_shares(r)
+        spectra = 0.0
+        for t0, t1 in ranges:
+            like, V, H = self._chunk(t0, t1)
+            post = spatial_posteriors(like, W, H, self.shares, power=settings.mask_power)
+            spectra = spectra + np.einsum("sft,ft->sf", post.astype(np.float32), V,
+                                          optimize=True)
+        bins = np.arange(W.shape[0])
+        centroids = (spectra @ bins) / np.maximum(spectra.sum(axis=1), np.finfo(np.float64).tiny)
+        self.order = np.argsort(centroids, kind="stable")
+        self.groups = groups_from_labels(np.argmax(self.shares[self.order], axis=0),
+                                         n_sources=settings.n_sources)
+
+    def _chunk(self, t0, t1):
+        X = stft_frames(self.source, self.settings.stft, t0, t1)
+        V = spectrogram(X, power=self.settings.spectrogram_power)
+        return spatial_likelihoods(np.abs(X), self.model), V, self.activations(t0, t1)
+
+    def applied(self, t0, t1, X):
+        like = spatial_likelihoods(np.abs(X), self.model)
+        post = spatial_posteriors(like, self.W, self.activations(t0, t1), self.shares,
+                                  power=self.settings.mask_power)
+        masks = post.astype(np.float32)[self.order]
+        return np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
 
 
 def _label(source) -> str:

@@ -119,3 +119,17 @@ def test_a_failed_separation_leaves_no_file(tmp_path):
         separate_to_files(silent, [out / "a.wav", out / "b.wav"], n_sources=2,
                           stft_config=CONFIG, n_iter=5)
     assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("channel_masks", ["spatial", "gains"])
+def test_unsupervised_stereo_on_a_subset_of_frames_does_not_depend_on_the_chunks(
+        tmp_path, channel_masks, monkeypatch):
+    """Directions (spatial) or balances and gains fitted on STAT_FRAMES frames; spatial
+    shares summed chunk by chunk: the same as the whole-signal separation."""
+    monkeypatch.setattr(pipeline, "STAT_FRAMES", 40)
+    kwargs = dict(n_sources=2, stft_config=CONFIG, channel_masks=channel_masks, **FAST)
+    reference = separate(STEREO, **kwargs)
+    sources, result = streamed(tmp_path, STEREO, reference.source_names, 9, **kwargs)
+    np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)
+    assert [g.tolist() for g in result.separation.groups] == \
+        [g.tolist() for g in reference.groups]
