@@ -24,7 +24,7 @@ files, :class:`ArraySink` in memory).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -38,7 +38,7 @@ from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, 
                        groups_and_gains, source_masks, stat_frames, uses_spatial)
 from .spatial import (N_ROUNDS, fit_directions, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
-from .spectral import spectrogram
+from .spectral import STFTConfig, spectrogram
 from .streaming import DEFAULT_CHUNK_FRAMES, OverlapAdd, chunk_ranges, n_frames, stft_frames
 
 __all__ = ["StreamedSeparation", "separate_stream", "ArraySink"]
@@ -383,6 +383,8 @@ class FileSeparation:
     residual_path : str or None
         Resampled supervised separations: the file of what no source carries (see
         :attr:`nmfaudio.pipeline.Separation.residual`), when asked for.
+    residual_peak : float
+        Largest ``|sample|`` of the residual (0 when there is none).
     separation : StreamedSeparation
     sample_rate, n_channels, n_samples : int
         Of the mixture (and of every output).
@@ -396,6 +398,7 @@ class FileSeparation:
     sample_rate: int
     n_channels: int
     n_samples: int
+    residual_peak: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -472,6 +475,7 @@ def separate_to_files(
     if "stft_config" in settings_args:  # separate()'s name for it
         settings_args["stft"] = settings_args.pop("stft_config")
     settings = separation_settings(**settings_args)
+    blind_default_stft = not settings.supervised and settings_args.get("stft") is None
     paths = [str(p) for p in paths]
     if len(paths) != settings.n_sources:
         raise ParameterError(f"{len(paths)} output paths for the {settings.n_sources} sources "
@@ -479,6 +483,8 @@ def separate_to_files(
     for path in paths + ([str(residual_path)] if residual_path is not None else []):
         audio_io._format_for(path, subtype)
     source = audio_io.open_source(mixture)
+    if blind_default_stft:  # as separate(): frames of about 64 ms whatever the rate
+        settings = replace(settings, stft=STFTConfig.for_sample_rate(source.sample_rate))
     nmf_args = dict(seed=seed, n_iter=n_iter, tol=tol, dtype=dtype, callback=callback,
                     n_threads=n_threads)
     if settings.supervised and source.sample_rate != settings.sample_rate:
@@ -543,4 +549,5 @@ def _separate_resampled(source, settings, paths, residual_path, subtype, overwri
                           reports=tuple(reports[:len(paths)]),
                           residual_path=None if residual_path is None else str(residual_path),
                           separation=result, sample_rate=original.sample_rate,
-                          n_channels=original.n_channels, n_samples=original.n_samples)
+                          n_channels=original.n_channels, n_samples=original.n_samples,
+                          residual_peak=float(np.max(np.abs(residual))))

@@ -133,3 +133,9 @@ def test_unsupervised_stereo_on_a_subset_of_frames_does_not_depend_on_the_chunks
     np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)
     assert [g.tolist() for g in result.separation.groups] == \
         [g.tolist() for g in reference.groups]
+
+
+def test_blind_default_stft_follows_the_rate_as_in_memory(tmp_path):
+    reference = separate(MONO, n_sources=2, n_iter=20)
+    sources, _ = streamed(tmp_path, MONO, reference.source_names, 11, n_sources=2, n_iter=20)
+    np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)

@@ -23,6 +23,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
+from nmfaudio import chunked
 from nmfaudio import audio as audio_io
 from nmfaudio import cli as cli_module
 from nmfaudio.cli import Progress, cli
@@ -567,16 +568,16 @@ def test_error_two_inputs_with_the_same_stem(tmp_path):
 def test_failure_while_writing_leaves_no_partial_output(tmp_path, monkeypatch):
     ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
     before = tree(tmp_path)
-    real_save = audio_io.save
+    real_close = audio_io.AudioWriter.close
     calls = []
 
-    def failing_save(path, *args, **kwargs):
-        calls.append(path)
+    def failing_close(writer):  # the sources are written in blocks, then closed
+        calls.append(writer.path)
         if len(calls) == 2:  # the second source
-            raise audio_io.AudioFileError(f"cannot write {str(path)!r}: No space left on device")
-        return real_save(path, *args, **kwargs)
+            raise audio_io.AudioFileError(f"cannot write {writer.path!r}: No space left on device")
+        return real_close(writer)
 
-    monkeypatch.setattr(audio_io, "save", failing_save)
+    monkeypatch.setattr(audio_io.AudioWriter, "close", failing_close)
     result = run("separate", EXAMPLE_MIX, "-o", tmp_path, "--overwrite", *FAST)
     assert_one_line_error(result, "No space left", exit_code=1)
     assert tree(tmp_path) == before  # the earlier results are intact, nothing half-new
@@ -590,16 +591,16 @@ def test_failure_while_writing_leaves_no_partial_output(tmp_path, monkeypatch):
 
 
 def test_interrupt_while_writing_leaves_no_partial_output(tmp_path, monkeypatch):
-    real_save = audio_io.save
+    real_write = audio_io.AudioWriter.write
     calls = []
 
-    def interrupted_save(path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) == 2:
+    def interrupted_write(writer, block):  # Ctrl-C half way through writing the sources
+        calls.append(writer.path)
+        if len(calls) == 3:  # the second chunk of the first source
             raise KeyboardInterrupt
-        return real_save(path, *args, **kwargs)
+        return real_write(writer, block)
 
-    monkeypatch.setattr(audio_io, "save", interrupted_save)
+    monkeypatch.setattr(audio_io.AudioWriter, "write", interrupted_write)
     result = run("separate", EXAMPLE_MIX, "-o", tmp_path / "out", *FAST)
     assert_one_line_error(result, "interrupted", exit_code=130, blank_ok=True)
     assert not (tmp_path / "out").exists()
@@ -610,6 +611,7 @@ def test_unexpected_exception_is_one_line_and_a_bug(tmp_path, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(cli_module.separation, "separate", broken)
+    monkeypatch.setattr(chunked, "separate_to_files", broken)
     result = run("separate", EXAMPLE_MIX, "-o", tmp_path / "out")
     assert_one_line_error(result, "RuntimeError", "boom", "bug", exit_code=1)
     assert not (tmp_path / "out").exists()

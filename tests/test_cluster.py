@@ -172,3 +172,59 @@ def test_a_worker_killed_mid_file_leaves_no_partial_file(client, inputs, tmp_pat
                              cleanup=_cleanup_one, retries=1, timeout=TIMEOUT)
     assert not results[0]["ok"] and "died" in results[0]["error"]
     assert os.listdir(tmp_path / "doomed") == []
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from nmfaudio.cli import cli as command
+
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 keeps stderr apart by itself
+        runner = CliRunner()
+    return runner.invoke(command, [str(a) for a in args], catch_exceptions=False)
+
+
+CLI_FAST = ["-n", "20", "--n-fft", "512", "--hop", "128", "-q"]
+
+
+def test_cli_names_musdb_tracks_by_folder(inputs, tmp_path):
+    tracks = musdb(tmp_path)
+    for track, source in zip(tracks, inputs):
+        track.write_bytes(source.read_bytes())
+    refused = cli("separate", *tracks, "-o", tmp_path / "out", *CLI_FAST)
+    assert refused.exit_code == 2 and "--naming mirror" in refused.stderr
+    assert not (tmp_path / "out").exists()
+    ok = cli("separate", *tracks, "-o", tmp_path / "out", "--naming", "parent", *CLI_FAST)
+    assert ok.exit_code == 0, ok.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["Track A", "Track B"]
+    ok = cli("separate", *tracks, "-o", tmp_path / "mirror", "--naming", "mirror", *CLI_FAST)
+    assert ok.exit_code == 0, ok.stderr
+    assert sorted(str(p.relative_to(tmp_path / "mirror")) for p in
+                  (tmp_path / "mirror").rglob("*.wav")) == [
+        "test/Track B/mixture/source1.wav", "test/Track B/mixture/source2.wav",
+        "train/Track A/mixture/source1.wav", "train/Track A/mixture/source2.wav"]
+
+
+@pytest.mark.slow
+def test_cli_dask_local_writes_the_same_files_as_one_job(inputs, tmp_path):
+    import json
+
+    one = cli("separate", *inputs, "-o", tmp_path / "one", "--json", *CLI_FAST)
+    assert one.exit_code == 0, one.stderr
+    on_dask = cli("separate", *inputs, "-o", tmp_path / "dask", "--dask", "local", "--jobs", "2",
+                  "--json", *CLI_FAST)
+    assert on_dask.exit_code == 0, on_dask.stderr
+    # 16-bit WAVs carry no time stamp: the files themselves are identical
+    one_files = {str(p.relative_to(tmp_path / "one")): p.read_bytes()
+                 for p in (tmp_path / "one").rglob("*.wav")}
+    dask_files = {str(p.relative_to(tmp_path / "dask")): p.read_bytes()
+                  for p in (tmp_path / "dask").rglob("*.wav")}
+    assert len(one_files) == 6 and one_files == dask_files
+    for line in (one.stdout, on_dask.stdout):
+        for summary in json.loads(line)["files"]:
+            assert summary["peak_memory_mb"] > 10 and summary["seconds_per_audio_minute"] > 0

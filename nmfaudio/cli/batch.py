@@ -1,4 +1,4 @@
-"""``--jobs N``: separate files in a pool of worker processes."""
+"""Many files: ``--jobs N`` (a pool of worker processes) and ``--dask`` (a Dask cluster)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from .._threads import limit_threads, warm_up
 from ..factorization import usable_cores
-from .core import _one_line, _show_warning
+from .core import CLIError, _one_line, _show_warning
 from . import signals
 from .progress import Progress
 from .separation import separate_file
@@ -84,3 +84,86 @@ def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
                 _stop_workers(pool)
                 pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+# --------------------------------------------------------------------------- --dask
+
+
+def _separate_task(item) -> dict:
+    """One file on a Dask worker: the same function as ``--jobs`` runs."""
+    job, model, out = item
+    _worker_init()
+    return separate_file(job, model, out, False)
+
+
+def _cleanup_task(item) -> None:
+    """What a worker killed while separating ``item`` may have left: hidden temporaries
+    beside its outputs, and its folder if that is now empty."""
+    import os
+
+    from ..cluster import remove_temporaries
+
+    job, model, out = item
+    names = [f"{name}.wav" for name in model.source_names] + ["residual.wav",
+                                                              "separation.png"]
+    remove_temporaries(job.folder, names)
+    try:
+        os.rmdir(job.folder)
+    except OSError:
+        pass  # not empty (it has results) or not there
+
+
+def _dask_client(address: str, n_workers: int):
+    """A client of the scheduler at ``address``, or of a new LocalCluster ("local")."""
+    import logging
+
+    try:
+        import distributed
+    except ImportError:
+        raise CLIError("--dask needs dask.distributed: pip install 'nmfaudio[dask]'") from None
+    if address == "local":
+        from ..cluster import local_client
+
+        return local_client(n_workers=n_workers, silence_logs=logging.CRITICAL)
+    try:
+        return distributed.Client(address, timeout="30s")
+    except (OSError, TimeoutError) as error:
+        raise CLIError(f"--dask {address}: cannot reach the Dask scheduler ({_one_line(error)}); "
+                       "check the address (tcp://HOST:8786) or use --dask local") from None
+
+
+def _separate_dask(jobs, model, out, address, n_workers, verbose, report) -> None:
+    """``--dask``: one task per file on a Dask cluster; results reported in input order.
+
+    The NMF runs with the threads ``--jobs 1`` would use on this machine, whatever the
+    workers' cores, so that the outputs are bit-identical to ``--jobs 1``. A file whose
+    worker dies is run again once (after the scheduler's own retries) or reported; the
+    temporaries it left are removed.
+    """
+    from ..cluster import run_on_cluster
+
+    model = dataclasses.replace(model, n_threads=model.n_threads or usable_cores())
+    client = _dask_client(address, n_workers)
+    results = [None] * len(jobs)
+    state = {"next": 0}
+    with Progress(len(jobs), f"separating {len(jobs)} files on Dask", unit="files",
+                  enabled=verbose) as bar:
+        def on_result(index, result):
+            results[index] = result
+            bar.update(sum(r is not None for r in results))
+            bar.clear()
+            while state["next"] < len(jobs) and results[state["next"]] is not None:
+                report(results[state["next"]])
+                state["next"] += 1
+            bar.redraw()
+
+        try:
+            bar.update(0)
+            run_on_cluster(client, _separate_task, [(job, model, out) for job in jobs],
+                           labels=[job.label for job in jobs], cleanup=_cleanup_task,
+                           retries=1, on_result=on_result)
+        finally:
+            cluster = client.cluster if address == "local" else None
+            client.close()
+            if cluster is not None:
+                cluster.close()

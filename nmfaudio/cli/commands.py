@@ -20,7 +20,8 @@ from ..factorization import usable_cores
 from ..metrics import evaluate_files, match_sources
 from ..pipeline import separate
 from ..spectral import STFTConfig
-from .batch import _separate_parallel
+from ..cluster import NAMINGS, output_folders
+from .batch import _separate_dask, _separate_parallel
 from .core import (BETA, CONTEXT_SETTINGS, EXIT_FAILED, EXIT_OK, CLIError, _echo_error,
                    _echo_json, _echo_warning, _STATE, cli)
 from .outputs import HINT_OUT, OutputSettings, _check_target, _make_dirs, _remove_empty_dirs
@@ -49,7 +50,18 @@ def _output_options(function):
                      help="Also draw the separation: OUTDIR/<stem>/separation.png."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Separate this many files in parallel processes."),
+                     help="Separate this many files in parallel processes (with --dask "
+                          "local: the number of worker processes)."),
+        click.option("--dask", "dask_address", default=None, metavar="ADDRESS|local",
+                     help="Separate the files on a Dask cluster, one task per file: a "
+                          "scheduler address (tcp://HOST:8786) or 'local' (a LocalCluster). "
+                          "Needs pip install 'nmfaudio[dask]'."),
+        click.option("--naming", type=click.Choice(NAMINGS), default=NAMINGS[0],
+                     show_default=True,
+                     help="Output folder of each mixture: stem = OUTDIR/<file name>/, "
+                          "parent = OUTDIR/<folder holding the file>/ (MUSDB's "
+                          "track/mixture.wav), mirror = OUTDIR/<path below the inputs' "
+                          "common folder>/."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print a JSON summary on stdout and nothing else there."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary lines."),
@@ -110,22 +122,22 @@ def _separate_main(inputs, params: dict) -> None:
         paths = list(inputs) if inputs else [_example_mixture(stack)]
         if is_demo and not (params["dict_paths"] or params["sources"] or params["components"]):
             model = _demo_model(stack, model, params, verbose)
-        jobs, folders = [], {}
+        jobs = []
         out_dir = Path(params["out_dir"])
-        for index, path in enumerate(paths):
-            stem = Path(path).stem or Path(path).name
-            if stem in ("", ".", "..") or os.sep in stem or (os.altsep and os.altsep in stem):
-                raise click.UsageError(
-                    f"'{path}' cannot name its output folder (OUTDIR/<stem>/ would be "
-                    f"'{out_dir / stem}', outside -o); rename or copy the file")
-            folder = out_dir / stem
-            if str(folder) in folders:
-                raise click.UsageError(
-                    f"'{folders[str(folder)]}' and '{path}' would both be written to "
-                    f"'{folder}'; separate them in two calls with different -o folders")
-            folders[str(folder)] = path
+        if params["naming"] == "stem":
+            for path in paths:
+                stem = Path(path).stem or Path(path).name
+                if stem in ("", ".", "..") or os.sep in stem or (os.altsep and os.altsep in stem):
+                    raise click.UsageError(
+                        f"'{path}' cannot name its output folder (OUTDIR/<stem>/ would be "
+                        f"'{out_dir / stem}', outside -o); rename or copy the file")
+        try:
+            folders = output_folders(paths, out_dir, naming=params["naming"])
+        except NMFAudioError as error:
+            raise click.UsageError(str(error).replace("(CLI: --naming", "(--naming")) from None
+        for index, (path, folder) in enumerate(zip(paths, folders)):
             label = path if not is_demo else "example.wav (the example shipped with nmfaudio)"
-            jobs.append(FileJob(index=index, input=path, label=label, folder=str(folder)))
+            jobs.append(FileJob(index=index, input=path, label=label, folder=folder))
         protected = tuple(os.path.abspath(p) for p in list(paths) + list(model.dictionary_paths)
                           if os.path.exists(p))
         n_jobs = min(params["jobs"], len(jobs))
@@ -149,7 +161,10 @@ def _separate_main(inputs, params: dict) -> None:
             _report_file(result, verbose=verbose, quiet=quiet)
 
         try:
-            if n_jobs <= 1:
+            if params["dask_address"]:
+                _separate_dask(jobs, model, out, params["dask_address"], params["jobs"],
+                               verbose, report)
+            elif n_jobs <= 1:
                 for job in jobs:
                     bar_label = (f"[{job.index + 1}/{len(jobs)}] {job.label}" if len(jobs) > 1
                                  else job.label)

@@ -121,6 +121,14 @@ class _Transaction:
         self.staged.append((tmp, final))  # before writing: cleanup must know it
         return tmp
 
+    def discard(self, tmp: Path) -> None:
+        """Drop a staged file that turned out not to be wanted (and remove it)."""
+        self.staged = [(t, f) for t, f in self.staged if t != tmp]
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
     def commit(self) -> None:
         with deferred():
             for tmp, final in self.staged:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import NMFAudioError
-from .._budget import available_bytes
+from .._budget import available_bytes, check_memory_bytes
 from ..pipeline import check_separation_memory, separate
 from ..spectral import STFTConfig
 from .core import BUG_HINT, CLIError, _one_line
@@ -130,7 +131,14 @@ def _summary(job: FileJob, separation, written: dict, out: OutputSettings,
     }
 
 
-def _check_input(job: FileJob, model: ModelSettings, out: OutputSettings) -> None:
+#: Memory of a streamed separation beside V: a chunk's STFT, masks and sources, the
+#: stat frames' magnitudes, the fit's block buffers (measured about 170 MB above the
+#: interpreter and libraries for stereo 44.1 kHz).
+STREAM_OVERHEAD = 256 * 2**20
+
+
+def _check_input(job: FileJob, model: ModelSettings, out: OutputSettings,
+                 streamed: bool = False) -> None:
     """What the input's header tells before any work: the residual's name is free, the
     rate fits the dictionaries (with --on-rate-mismatch error), and the run fits in
     memory. A header that cannot be read is left to the separation to report."""
@@ -152,10 +160,21 @@ def _check_input(job: FileJob, model: ModelSettings, out: OutputSettings) -> Non
                        f"what the dictionaries' {settings.sample_rate} Hz cannot of the "
                        f"{rate} Hz '{job.label}'; learn it again under another name")
     run_samples = math.ceil(n_samples * settings.sample_rate / rate) if resampled else n_samples
+    available = available_bytes()
+    if streamed and not resampled:
+        # chunk by chunk: only V is whole, and only when some templates are learned
+        frames = 1 + run_samples // settings.stft.hop_length
+        learned = not settings.supervised or settings.n_free
+        v_bytes = 4 * settings.stft.n_bins * frames if learned else 0
+        check_memory_bytes(
+            v_bytes + STREAM_OVERHEAD, what=f"separating '{job.label}'",
+            advice=f"its spectrogram V has {frames} frames ({n_samples / rate / 60:.0f} "
+                   "minutes): use a larger --hop, or separate shorter pieces",
+            available=None if available is None else available // max(out.n_jobs, 1))
+        return
     component_advice = (f"use smaller dictionaries (nmfaudio learn -k) or a smaller --free "
                         f"({settings.n_components} components now)" if settings.supervised
                         else f"use fewer --components ({settings.n_components} now)")
-    available = available_bytes()
     check_separation_memory(
         settings, run_samples, channels, what=f"separating '{job.label}'",
         n_threads=model.n_threads, original_samples=n_samples if resampled else None,
@@ -208,7 +227,88 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
             transaction.rollback()
             _remove_empty_dirs(created)
         raise
-    return _summary(job, separation, written, out, time.perf_counter() - start)
+    summary = _summary(job, separation, written, out, time.perf_counter() - start)
+    summary.update(_resources(start, separation.mixture.duration))
+    return summary
+
+
+def _resources(start: float, duration: float) -> dict:
+    """Peak resident memory of this process so far, and seconds per minute of audio."""
+    import resource
+
+    seconds = time.perf_counter() - start
+    # ru_maxrss is in KiB on Linux (bytes on macOS)
+    scale = 1 if sys.platform == "darwin" else 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e6
+    return {"seconds": seconds, "peak_memory_mb": peak,
+            "seconds_per_audio_minute": seconds / max(duration / 60.0, 1e-9)}
+
+
+def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progress: bool,
+                  bar_label: str) -> dict:
+    """:func:`_run_file` for the sources alone, in memory that does not grow with the
+    recording (:func:`nmfaudio.chunked.separate_to_files`): the audio is read and the
+    sources written chunk by chunk, staged and renamed like every output."""
+    from ..chunked import separate_to_files
+
+    start = time.perf_counter()
+    names = model.source_names
+    _check_outputs(job, names, out)
+    _check_input(job, model, out, streamed=True)
+    folder = Path(job.folder)
+    created = _make_dirs(folder, HINT_OUT)
+    transaction = _Transaction(out.overwrite, folder)
+    finals = [folder / f"{name}.wav" for name in names]
+    try:
+        staged = [transaction.stage(final) for final in finals]
+        residual_final = folder / "residual.wav"
+        staged_residual = transaction.stage(residual_final) if model.supervised else None
+        with Progress(1, bar_label, enabled=progress, unit="chunks") as bar:
+            def on_chunk(done, total, stage):
+                bar.total = total
+                bar.update(done, stage)
+
+            done = separate_to_files(job.input, staged, residual_path=staged_residual,
+                                     subtype=out.subtype, progress=on_chunk, **model.kwargs())
+        residual = None
+        if staged_residual is not None:
+            if done.residual_path is not None and done.residual_peak > 1.0 / 32768:
+                # resampled to the dictionaries' rate: what no source carries, so that the
+                # files still add up to the mixture (the library warned why, on stderr)
+                _check_target(residual_final, overwrite=out.overwrite,
+                              protected=out.protected, hint=HINT_OUT)
+                residual = str(residual_final)
+            else:
+                transaction.discard(staged_residual)
+        transaction.commit()
+    except BaseException:
+        with deferred():
+            transaction.rollback()
+            _remove_empty_dirs(created)
+        raise
+    result = done.separation
+    sources = [{"name": name, "path": str(final), "peak": report.peak,
+                "clipped_samples": report.n_clipped}
+               for name, final, report in zip(names, finals, done.reports)]
+    warnings_out = [
+        f"'{s['path']}': {s['clipped_samples']} samples beyond full scale (peak "
+        f"{s['peak']:.3f}) were clipped in the 16-bit file; use --float32 to keep them "
+        "(then the sources add up to the mixture exactly)" for s in sources if s["clipped_samples"]]
+    summary = {
+        "input": job.input, "ok": True, "output_dir": job.folder, "sources": sources,
+        "components": None, "plot": None,
+        "written": [s["path"] for s in sources] + ([residual] if residual else []),
+        "sample_rate": done.sample_rate, "channels": done.n_channels,
+        "n_samples": done.n_samples, "duration": done.duration,
+        "iterations": result.n_iter, "residual": residual,
+        "n_components": result.n_components,
+        "groups": {name: [int(k) for k in group] for name, group in zip(names, result.groups)},
+        "converged": result.converged, "final_loss": result.final_loss,
+        "clipped_samples": sum(s["clipped_samples"] for s in sources),
+        "chunks": result.n_chunks, "warnings": warnings_out,
+    }
+    summary.update(_resources(start, done.duration))
+    return summary
 
 
 def _name_input(message: str, job: FileJob) -> str:
@@ -228,7 +328,10 @@ def separate_file(job: FileJob, model: ModelSettings, out: OutputSettings,
     """
     start = time.perf_counter()
     try:
-        return _run_file(job, model, out, progress, bar_label or job.label)
+        if out.components_out or out.plot:
+            # components and the figure need the whole separation in memory
+            return _run_file(job, model, out, progress, bar_label or job.label)
+        return _run_streamed(job, model, out, progress, bar_label or job.label)
     except NMFAudioError as error:
         message, bug, trace = _name_input(str(error), job), False, None
     except OSError as error:
