@@ -29,6 +29,10 @@ from .errors import NMFAudioError, ParameterError
 __all__ = ["NAMINGS", "output_folders", "remove_temporaries", "run_on_cluster",
            "separate_files", "local_client"]
 
+#: Exceptions of a task that mean its worker died or was lost (retried), not a bug.
+_WORKER_LOST = ("KilledWorker", "CommClosedError", "CancelledError", "FutureCancelledError",
+                "WorkerLost")
+
 #: How :func:`output_folders` names the folder of each input (the first is the default).
 NAMINGS = ("stem", "parent", "mirror")
 
@@ -167,19 +171,25 @@ def run_on_cluster(client, function: Callable, items: Sequence, *, labels: Seque
             i = index.pop(future)
             try:
                 result = future.result()
-            except Exception as error:  # noqa: BLE001  (the worker died or was lost)
+            except Exception as error:  # noqa: BLE001  (the worker died, or a bug)
                 if cleanup is not None:
                     cleanup(items[i])
-                if attempts[i] < retries:
+                if type(error).__name__ not in _WORKER_LOST:
+                    result = {"input": labels[i], "ok": False, "bug": True, "traceback": None,
+                              "error": f"unexpected {type(error).__name__} while separating "
+                                       f"'{labels[i]}': {' '.join(str(error).split())}"}
+                elif attempts[i] < retries:
                     attempts[i] += 1
                     again = submit(i)
                     index[again] = i
                     completed.add(again)
                     continue
-                result = {"input": labels[i], "ok": False, "bug": False, "traceback": None,
-                          "error": f"{labels[i]}: the worker separating it died or was lost "
-                                   f"({type(error).__name__}: {' '.join(str(error).split())}); "
-                                   "nothing was written for it; run it again"}
+                else:
+                    result = {"input": labels[i], "ok": False, "bug": False, "traceback": None,
+                              "error": f"{labels[i]}: the worker separating it died or was "
+                                       f"lost ({type(error).__name__}: "
+                                       f"{' '.join(str(error).split())}); nothing was written "
+                                       "for it; run it again"}
             results[i] = result
             if on_result is not None:
                 on_result(i, result)

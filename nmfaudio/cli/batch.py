@@ -92,7 +92,8 @@ def _separate_parallel(jobs, model, out, n_jobs, verbose, report) -> None:
 def _separate_task(item) -> dict:
     """One file on a Dask worker: the same function as ``--jobs`` runs."""
     job, model, out = item
-    _worker_init()
+    # only the warnings: a Dask worker runs tasks in threads and owns its signals
+    warnings.showwarning = _show_warning
     return separate_file(job, model, out, False)
 
 
