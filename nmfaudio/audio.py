@@ -721,6 +721,7 @@ class AudioReader:
                 f"{path!r} contains no samples ({self.n_channels} channel(s) of 0 frames); "
                 "re-export it or pass another file"
             )
+        _warn_if_cut_short(path, self.n_samples, self.sample_rate)
 
     @property
     def duration(self) -> float:
@@ -831,13 +832,27 @@ class AudioWriter:
             self._tmp, fd = temporary_name(self.path)
         except OSError as err:
             raise AudioFileError(f"cannot write {self.path!r}: {err.strerror or err}") from err
-        os.close(fd)
+        self._handle = os.fdopen(fd, "wb")
+        # through a Python handle that keeps OS errors (disk full) to report them by name
+        self._target = _Writes(self._handle)
         try:
-            self._sound = sf.SoundFile(self._tmp, mode="w", samplerate=self.sample_rate,
+            self._sound = sf.SoundFile(self._target, mode="w", samplerate=self.sample_rate,
                                        channels=self.n_channels, subtype=subtype, format=fmt)
-        except (sf.SoundFileError, RuntimeError, OSError) as err:
-            self._remove_tmp()
-            raise AudioFileError(f"cannot write {self.path!r}: {err}") from err
+        except (sf.SoundFileError, RuntimeError, OSError, AssertionError) as err:
+            self.abort()
+            raise self._error(err) from (self._target.error or err)
+
+    def _error(self, err) -> AudioFileError:
+        cause = self._target.error or err
+        return AudioFileError(f"cannot write {self.path!r}: "
+                              f"{getattr(cause, 'strerror', None) or cause}")
+
+    def _check_io(self) -> None:
+        if self._target.error is not None:
+            error = self._error(self._target.error)
+            cause = self._target.error
+            self.abort()
+            raise error from cause
 
     def write(self, block: np.ndarray) -> None:
         """Append samples of shape (C, n)."""
@@ -859,29 +874,36 @@ class AudioWriter:
                 block = np.clip(block, -1.0, 1.0)
         try:
             self._sound.write(np.ascontiguousarray(block.T))
-        except (sf.SoundFileError, RuntimeError, OSError) as err:
+        except (sf.SoundFileError, RuntimeError, OSError, AssertionError) as err:
+            error, cause = self._error(err), self._target.error or err
             self.abort()
-            raise AudioFileError(f"cannot write {self.path!r}: {err}") from err
+            raise error from cause
+        self._check_io()
         self.n_written += block.shape[1]
 
     def close(self) -> SaveReport:
         """Finish the file and give it its final name."""
         try:
-            self._sound.close()
-            with open(self._tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
+            self._sound.close()  # writes the final header
+            self._check_io()
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
             self._commit(self._tmp, self.path, overwrite=self.overwrite)
-        except (OSError, RuntimeError) as err:
-            self._remove_tmp()
-            raise AudioFileError(f"cannot write {self.path!r}: {err}") from err
+        except (OSError, RuntimeError, AssertionError) as err:
+            error, cause = self._error(err), self._target.error or err
+            self.abort()
+            raise error from cause
         return SaveReport(path=self.path, peak=self.peak, gain=1.0, n_clipped=self.n_clipped)
 
     def abort(self) -> None:
         """Remove the temporary file; nothing appears under ``path``."""
-        try:
-            self._sound.close()
-        except Exception:  # noqa: BLE001  (best effort while already failing)
-            pass
+        for closing in (getattr(self, "_sound", None), self._handle):
+            try:
+                if closing is not None:
+                    closing.close()
+            except Exception:  # noqa: BLE001  (best effort while already failing)
+                pass
         self._remove_tmp()
 
     def _remove_tmp(self) -> None:

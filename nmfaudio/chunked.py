@@ -414,6 +414,7 @@ def separate_to_files(
     overwrite: bool = False,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     progress: Optional[Callable[[int, int, str], None]] = None,
+    guard: Optional[Callable] = None,
     seed=0,
     n_iter: int = 300,
     tol: float = 1e-5,
@@ -449,6 +450,9 @@ def separate_to_files(
         STFT frames per chunk: memory and speed, not the result.
     progress : callable(done, total, stage), optional
         See :func:`separate_stream`.
+    guard : callable() -> context manager, optional
+        Entered around every write to a file (the command line holds signals back
+        there: an exception inside libsndfile's I/O would be lost).
     seed, n_iter, tol, dtype, callback, n_threads
         Of the NMF, as in :func:`nmfaudio.separate`.
     **settings_args
@@ -489,14 +493,13 @@ def separate_to_files(
                     n_threads=n_threads)
     if settings.supervised and source.sample_rate != settings.sample_rate:
         return _separate_resampled(source, settings, paths, residual_path, subtype, overwrite,
-                                   chunk_frames, progress, nmf_args)
+                                   chunk_frames, progress, nmf_args, guard)
     writers = []
     try:
         for path in paths:
-            writers.append(audio_io.AudioWriter(path, n_channels=source.n_channels,
-                                                sample_rate=source.sample_rate,
-                                                subtype=subtype, on_clip="clip",
-                                                overwrite=overwrite))
+            writers.append(_Guarded(audio_io.AudioWriter(
+                path, n_channels=source.n_channels, sample_rate=source.sample_rate,
+                subtype=subtype, on_clip="clip", overwrite=overwrite), guard))
         result = separate_stream(source, settings, writers, sample_rate=source.sample_rate,
                                  chunk_frames=chunk_frames, progress=progress, **nmf_args)
         reports = tuple(writer.close() for writer in writers)
@@ -510,8 +513,30 @@ def separate_to_files(
                           n_samples=source.n_samples)
 
 
+class _Guarded:
+    """A writer whose ``write`` and ``close`` run inside ``guard()`` (if any)."""
+
+    def __init__(self, writer, guard) -> None:
+        self.writer, self.guard = writer, guard
+
+    def _call(self, method, *args):
+        if self.guard is None:
+            return method(*args)
+        with self.guard():
+            return method(*args)
+
+    def write(self, block):
+        return self._call(self.writer.write, block)
+
+    def close(self):
+        return self._call(self.writer.close)
+
+    def abort(self):
+        self.writer.abort()
+
+
 def _separate_resampled(source, settings, paths, residual_path, subtype, overwrite,
-                        chunk_frames, progress, nmf_args) -> FileSeparation:
+                        chunk_frames, progress, nmf_args, guard=None) -> FileSeparation:
     """Supervised, mixture at another rate than the dictionaries': resampled in memory."""
     from . import audio as audio_io
     from .errors import DictionaryMismatchError
@@ -535,9 +560,9 @@ def _separate_resampled(source, settings, paths, residual_path, subtype, overwri
     writers = []
     try:
         for path, samples in targets:
-            writer = audio_io.AudioWriter(path, n_channels=original.n_channels,
-                                          sample_rate=original.sample_rate, subtype=subtype,
-                                          on_clip="clip", overwrite=overwrite)
+            writer = _Guarded(audio_io.AudioWriter(
+                path, n_channels=original.n_channels, sample_rate=original.sample_rate,
+                subtype=subtype, on_clip="clip", overwrite=overwrite), guard)
             writers.append(writer)
             writer.write(samples)
         reports = [writer.close() for writer in writers]

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..errors import NMFAudioError
+from ..errors import AudioFileError, NMFAudioError
 from .._budget import available_bytes, check_memory_bytes
 from ..pipeline import check_separation_memory, separate
 from ..spectral import STFTConfig
 from .core import BUG_HINT, CLIError, _one_line
 from .outputs import (HINT_OUT, OutputSettings, _check_outputs, _check_target, _make_dirs,
-                      _remove_empty_dirs, _save_staged, _Transaction)
+                      _remove_empty_dirs, _save_staged, _Transaction, _write_error)
 from .progress import Progress
 from .signals import deferred
 from .settings import ModelSettings
@@ -161,20 +161,13 @@ def _check_input(job: FileJob, model: ModelSettings, out: OutputSettings,
                        f"{rate} Hz '{job.label}'; learn it again under another name")
     run_samples = math.ceil(n_samples * settings.sample_rate / rate) if resampled else n_samples
     available = available_bytes()
-    if streamed and not resampled:
-        # chunk by chunk: only V is whole, and only when some templates are learned
-        frames = 1 + run_samples // settings.stft.hop_length
-        learned = not settings.supervised or settings.n_free
-        v_bytes = 4 * settings.stft.n_bins * frames if learned else 0
-        check_memory_bytes(
-            v_bytes + STREAM_OVERHEAD, what=f"separating '{job.label}'",
-            advice=f"its spectrogram V has {frames} frames ({n_samples / rate / 60:.0f} "
-                   "minutes): use a larger --hop, or separate shorter pieces",
-            available=None if available is None else available // max(out.n_jobs, 1))
-        return
     component_advice = (f"use smaller dictionaries (nmfaudio learn -k) or a smaller --free "
                         f"({settings.n_components} components now)" if settings.supervised
                         else f"use fewer --components ({settings.n_components} now)")
+    if streamed and not resampled:
+        _check_streamed_memory(job, settings, run_samples, n_samples / rate, model, out,
+                               available, component_advice)
+        return
     check_separation_memory(
         settings, run_samples, channels, what=f"separating '{job.label}'",
         n_threads=model.n_threads, original_samples=n_samples if resampled else None,
@@ -244,6 +237,32 @@ def _resources(start: float, duration: float) -> dict:
             "seconds_per_audio_minute": seconds / max(duration / 60.0, 1e-9)}
 
 
+def _check_streamed_memory(job, settings, n_samples, seconds, model, out, available,
+                           component_advice) -> None:
+    """Chunk by chunk, only V (when some templates are learned), the NMF's factors and
+    the grouping grow with the recording; the rest is a chunk's worth."""
+    from .._budget import nmf_estimate
+    from ..factorization import parse_beta, usable_cores
+    from ..pipeline import FIT_FRAMES
+
+    F, K = settings.stft.n_bins, settings.n_components
+    frames = 1 + n_samples // settings.stft.hop_length
+    learned = not settings.supervised or bool(settings.n_free)
+    v_bytes = 4 * F * frames if learned else 0
+    model_bytes = nmf_estimate(F, frames if learned else min(frames, FIT_FRAMES), K,
+                               n_free=settings.n_free if settings.supervised else None,
+                               beta=parse_beta(settings.beta),
+                               n_threads=model.n_threads or usable_cores())
+    if not settings.supervised:
+        model_bytes += 8 * (8 * K * K + K * frames)  # the grouping's distances and H
+    advice = (component_advice if model_bytes > v_bytes else
+              f"its spectrogram V has {frames} frames ({seconds / 60:.0f} minutes): use a "
+              "larger --hop, or separate shorter pieces")
+    check_memory_bytes(v_bytes + model_bytes + STREAM_OVERHEAD,
+                       what=f"separating '{job.label}'", advice=advice,
+                       available=None if available is None else available // max(out.n_jobs, 1))
+
+
 def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progress: bool,
                   bar_label: str) -> dict:
     """:func:`_run_file` for the sources alone, in memory that does not grow with the
@@ -268,8 +287,16 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
                 bar.total = total
                 bar.update(done, stage)
 
-            done = separate_to_files(job.input, staged, residual_path=staged_residual,
-                                     subtype=out.subtype, progress=on_chunk, **model.kwargs())
+            try:
+                done = separate_to_files(job.input, staged, residual_path=staged_residual,
+                                         subtype=out.subtype, progress=on_chunk,
+                                         guard=deferred, **model.kwargs())
+            except AudioFileError as error:
+                # a failed write names the staged file: say which output it was
+                for tmp, final in zip(staged + [staged_residual], finals + [residual_final]):
+                    if tmp is not None and str(tmp) in str(error):
+                        raise _write_error(final, error, tmp) from None
+                raise
         residual = None
         if staged_residual is not None:
             if done.residual_path is not None and done.residual_peak > 1.0 / 32768:
