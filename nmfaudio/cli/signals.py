@@ -30,6 +30,7 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 class _State:
     armed = True  # False in an idle worker process
+    stopped = False  # a worker was told to stop: every job it still gets stops at once
     depth = 0  # > 0 inside deferred()
     pending = False  # a signal came while deferred
     stopping = False  # KeyboardInterrupt already raised: ignore the rest
@@ -45,6 +46,7 @@ def _raise() -> None:
 
 
 def _handler(signum, frame) -> None:
+    _STATE.stopped = True
     if _STATE.stopping or not _STATE.armed:
         return
     if _STATE.depth:
@@ -73,6 +75,7 @@ def handled():
         return
     previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     _STATE.armed, _STATE.depth, _STATE.pending, _STATE.stopping = True, 0, False, False
+    _STATE.stopped = False
     for number in STOP_SIGNALS:
         signal.signal(number, _handler)
     try:
@@ -85,13 +88,20 @@ def handled():
 def worker_init() -> None:
     """Signal handling of a ``--jobs`` worker process (see the module docstring)."""
     _STATE.armed, _STATE.depth, _STATE.pending, _STATE.stopping = False, 0, False, False
+    _STATE.stopped = False
     for number in STOP_SIGNALS:
         signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else _handler)
 
 
 @contextmanager
 def job():
-    """In a worker: SIGTERM and SIGHUP stop the file being separated."""
+    """In a worker: SIGTERM and SIGHUP stop the file being separated.
+
+    A worker told to stop while idle (or starting) may still receive a file the main
+    process had already queued: that file stops at once, before anything is written.
+    """
+    if _STATE.stopped:
+        raise KeyboardInterrupt
     _STATE.armed, _STATE.stopping = True, False
     try:
         yield
