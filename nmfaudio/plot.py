@@ -29,6 +29,7 @@ without loading matplotlib.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -45,7 +46,8 @@ from .errors import ParameterError
 from .masks import check_groups
 from .spectral import STFTConfig, frequencies, times
 
-__all__ = ["plot_separation", "plot_decomposition", "save_figure", "SOURCE_VIEWS"]
+__all__ = ["plot_separation", "plot_decomposition", "save_figure", "SOURCE_VIEWS",
+           "draw_spectrogram", "draw_templates", "draw_activations", "draw_source", "draw_legend"]
 
 #: What the per-source panels show: the separated spectrogram ``M_s * V`` or the mask.
 SOURCE_VIEWS = ("spectrogram", "mask")
@@ -193,6 +195,10 @@ def plot_decomposition(
     ``groups`` are given, one panel per source (bottom). Components are ordered by source
     and, within a source, by spectral centroid; tick labels give their index in W.
 
+    Each panel has its own drawer that takes a matplotlib Axes, for a figure of your own:
+    :func:`draw_spectrogram`, :func:`draw_templates`, :func:`draw_activations`,
+    :func:`draw_source`, :func:`draw_legend`.
+
     Parameters
     ----------
     V : np.ndarray [shape=(F, T), nonnegative]
@@ -252,7 +258,7 @@ def plot_decomposition(
 
     See Also
     --------
-    plot_separation, save_figure
+    plot_separation, save_figure, draw_spectrogram
 
     Examples
     --------
@@ -268,6 +274,391 @@ def plot_decomposition(
     >>> fig.axes[2].get_ylabel()
     'Frequency (Hz)'
     """
+    V, W, H = _check_factors(V, W, H)
+    freqs, frame_times = _stft_axes(V.shape, sample_rate, stft_config)
+    power = _positive(spectrogram_power, "spectrogram_power")
+    dynamic_range_db = _positive(dynamic_range_db, "dynamic_range_db")
+    dpi = _positive(dpi, "dpi")
+    _check_flag(log_frequency, "log_frequency")
+    if source_view not in SOURCE_VIEWS:
+        raise ParameterError(f"source_view must be one of {SOURCE_VIEWS}, got {source_view!r}")
+    if title is not None and not isinstance(title, str):
+        raise ParameterError(f"title must be a str, got {type(title).__name__}")
+    groups, masks, source_names = _check_sources(groups, masks, source_names, W.shape[1],
+                                                 V.shape)
+    n_sources = None if source_names is None else len(source_names)
+    n_rows = -(-n_sources // 3) if n_sources else 0  # up to three source panels a row
+    if figsize is None:
+        figsize = (12.0, 6.0 + 2.9 * n_rows)
+    figsize = _figsize(figsize)
+    grid = _grid(freqs, frame_times, stft_config, sample_rate, log_frequency=log_frequency,
+                 max_frequency=max_frequency, pixels=(int(figsize[0] * dpi), int(figsize[1] * dpi)))
+    levels = _Levels.of(V, power, dynamic_range_db)
+    comps = _Components.of(W, freqs, groups, n_sources)
+
+    fig, panels = _layout(figsize, dpi, n_sources)
+    mesh = _draw_spectrogram(panels["mixture"], V, grid, levels, "Mixture spectrogram V")
+    bar = fig.colorbar(mesh, ax=panels["mixture"], pad=0.01, fraction=0.04, aspect=18)
+    bar.set_label("Level (dB re peak of V)")
+    K = W.shape[1]
+    w_inches = figsize[0] / 5.2 * 0.75  # about the width of the W panel
+    _draw_templates(panels["templates"], W, grid, levels, comps,
+                    max_labels=int(w_inches * 72 / (5 * len(str(K - 1)) + 7)))
+    top_share = 6.0 / (6.0 + 2.9 * n_rows)  # of the height, for H, W and V
+    h_inches = figsize[1] * top_share / 3.2 * 0.75  # about the height of the H panel
+    _draw_activations(panels["activations"], H, grid, comps, max_labels=int(h_inches * 72 / 11))
+    _draw_legend(panels["legend"], comps, source_names, K)
+    if n_sources:
+        _source_panels(fig, panels, V, W, H, grid, levels, comps, masks=masks,
+                       source_names=source_names, source_view=source_view)
+    if title is None:
+        title = f"NMF decomposition: {K} components" + (
+            f", {n_sources} sources" if n_sources else ""
+        )
+    fig.suptitle(title, fontsize=13)
+    return fig
+
+
+def _layout(figsize, dpi, n_sources) -> tuple:
+    """The figure and its top axes (H, W, V, legend), with a grid for the sources."""
+    show_sources = bool(n_sources)
+    # Up to three source panels a row, rows as evenly filled as possible (4 -> 2 + 2).
+    n_rows = -(-n_sources // 3) if show_sources else 0
+    n_cols = -(-n_sources // n_rows) if show_sources else 1
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.06, w_pad=0.06, hspace=0.04, wspace=0.03)
+    outer = fig.add_gridspec(
+        2 if show_sources else 1,
+        1,
+        height_ratios=[6.0, 2.9 * n_rows] if show_sources else None,
+    )
+    top = outer[0].subgridspec(2, 2, width_ratios=[1, 4.2], height_ratios=[1.3, 1.9])
+    panels = {"activations": fig.add_subplot(top[0, 1], label="activations")}
+    panels["templates"] = fig.add_subplot(top[1, 0], label="templates")
+    panels["mixture"] = fig.add_subplot(top[1, 1], sharex=panels["activations"],
+                                        sharey=panels["templates"], label="mixture")
+    panels["legend"] = fig.add_subplot(top[0, 0], label="legend")
+    if show_sources:
+        panels["sources"] = (outer[1].subgridspec(n_rows, n_cols), n_cols)
+    return fig, panels
+
+
+def _source_panels(fig, panels, V, W, H, grid, levels, comps, *, masks, source_names,
+                   source_view) -> None:
+    """One panel per source under the mixture, and their colour bar."""
+    bottom, n_cols = panels["sources"]
+    source_axes, mesh = [], None
+    for s, name in enumerate(source_names):
+        ax = fig.add_subplot(bottom[s // n_cols, s % n_cols], sharex=panels["mixture"],
+                             sharey=panels["mixture"], label=f"source:{name}")
+        source_axes.append(ax)
+        if masks is not None:
+            as_mask = source_view == "mask"
+            layer = masks[s][grid.rows] if as_mask else masks[s][grid.rows] * V[grid.rows]
+            what = "mask $M$" if as_mask else "$M \\odot V$"
+        else:
+            g = comps.groups[s]
+            as_mask = False
+            layer = (W[grid.rows][:, g] @ H[g]) if len(g) else np.zeros((len(grid.rows), V.shape[1]))
+            what = "model $W_s H_s$"
+        mesh = _draw_source(ax, layer, grid, levels, as_mask=as_mask,
+                            title=f"{name}: {what}", color=comps.source_colors[s])
+    bar = fig.colorbar(mesh, ax=source_axes, pad=0.01, fraction=0.04, aspect=18)
+    if source_view == "mask" and masks is not None:
+        bar.set_label("Mask (share of the mixture)")
+    else:
+        bar.set_label("Level (dB re peak of V)")
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def draw_spectrogram(ax, V, *, sample_rate: int, stft_config: STFTConfig,
+                     spectrogram_power: float = 1.0, log_frequency: bool = True,
+                     max_frequency: Optional[float] = None, dynamic_range_db: float = 80.0,
+                     title: str = "Mixture spectrogram V", colorbar: bool = True):
+    """Draw a spectrogram in dB re its peak on a matplotlib Axes (the figure's V panel).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw (any figure, pyplot's or not).
+    V : np.ndarray [shape=(F, T), nonnegative]
+        The spectrogram, ``F = stft_config.n_bins``.
+    sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
+        As in :func:`plot_decomposition`.
+    title : str
+        The panel's title (left-aligned).
+    colorbar : bool
+        Add a colour bar in dB next to ``ax``.
+
+    Returns
+    -------
+    matplotlib.collections.QuadMesh
+        The drawn image (for a colour bar of your own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from nmfaudio import STFTConfig
+    >>> from nmfaudio.plot import draw_spectrogram
+    >>> fig = Figure()
+    >>> ax = fig.add_subplot()
+    >>> V = np.random.default_rng(0).random((257, 50))
+    >>> mesh = draw_spectrogram(ax, V, sample_rate=16000, stft_config=STFTConfig(512, 128))
+    >>> ax.get_ylabel()
+    'Frequency (Hz)'
+    """
+    V = _nonnegative(V, "V", "shape=(F, T)", ndim=2)
+    grid, levels = _panel_setup(ax, V.shape, V, sample_rate, stft_config, spectrogram_power,
+                                dynamic_range_db, log_frequency, max_frequency)
+    mesh = _draw_spectrogram(ax, V, grid, levels, title)
+    if colorbar:
+        bar = ax.figure.colorbar(mesh, ax=ax, pad=0.01, fraction=0.04, aspect=18)
+        bar.set_label("Level (dB re peak)")
+    return mesh
+
+
+def draw_templates(ax, W, *, sample_rate: int, stft_config: STFTConfig, groups=None,
+                   spectrogram_power: float = 1.0, log_frequency: bool = True,
+                   max_frequency: Optional[float] = None, dynamic_range_db: float = 80.0) -> None:
+    """Draw the templates W on a matplotlib Axes: one column per component, in dB re its
+    peak, ordered by source and spectral centroid, coloured by source.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    W : np.ndarray [shape=(F, K), nonnegative]
+    groups : sequence of S array-like of int, optional
+        The components of each source (see :func:`plot_decomposition`).
+    sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
+        As in :func:`plot_decomposition`.
+    """
+    W = _nonnegative(W, "W", "shape=(F, K)", ndim=2)
+    if W.shape[1] == 0:
+        raise ParameterError("W has no columns: there must be at least one component")
+    grid, levels = _panel_setup(ax, (W.shape[0], 1), None, sample_rate, stft_config,
+                                spectrogram_power, dynamic_range_db, log_frequency, max_frequency)
+    groups = None if groups is None else check_groups(groups, W.shape[1])
+    comps = _Components.of(W, grid.freqs, groups, None if groups is None else len(groups))
+    K = W.shape[1]
+    width = ax.get_position().width * ax.figure.get_size_inches()[0] * 0.75
+    _draw_templates(ax, W, grid, levels, comps,
+                    max_labels=int(width * 72 / (5 * len(str(K - 1)) + 7)))
+
+
+def draw_activations(ax, H, *, sample_rate: int, stft_config: STFTConfig, groups=None,
+                     templates=None) -> None:
+    """Draw the activations H on a matplotlib Axes: one row per component, each scaled to
+    its peak (an image above 40 components), coloured by source.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    H : np.ndarray [shape=(K, T), nonnegative]
+    sample_rate, stft_config
+        Of the STFT the activations' frames come from.
+    groups : sequence of S array-like of int, optional
+        The components of each source.
+    templates : np.ndarray [shape=(F, K)], optional
+        W, to order the rows as :func:`draw_templates` orders its columns (by spectral
+        centroid within each source); default: by index.
+    """
+    H = _nonnegative(H, "H", "shape=(K, T)", ndim=2)
+    K = H.shape[0]
+    if K == 0:
+        raise ParameterError("H has no rows: there must be at least one component")
+    freqs, frame_times = _stft_axes((stft_config.n_bins if isinstance(stft_config, STFTConfig)
+                                     else 0, H.shape[1]), sample_rate, stft_config)
+    grid = _grid(freqs, frame_times, stft_config, sample_rate, log_frequency=False,
+                 max_frequency=None, pixels=_pixels(ax))
+    groups = None if groups is None else check_groups(groups, K)
+    if templates is None:
+        W = np.ones((len(freqs), K), dtype=np.float32)  # equal centroids: index order
+    else:
+        W = _nonnegative(templates, "templates", "shape=(F, K)", ndim=2)
+        if W.shape != (len(freqs), K):
+            raise ParameterError(f"templates must have shape (F, K) = ({len(freqs)}, {K}), "
+                                 f"got {W.shape}")
+    comps = _Components.of(W, freqs, groups, None if groups is None else len(groups))
+    height = ax.get_position().height * ax.figure.get_size_inches()[1] * 0.75
+    _draw_activations(ax, H, grid, comps, max_labels=int(height * 72 / 11))
+
+
+def draw_source(ax, V, mask, *, sample_rate: int, stft_config: STFTConfig,
+                name: str = "source", view: str = "spectrogram", color=None,
+                spectrogram_power: float = 1.0, log_frequency: bool = True,
+                max_frequency: Optional[float] = None, dynamic_range_db: float = 80.0,
+                colorbar: bool = True):
+    """Draw one separated source on a matplotlib Axes: ``mask * V`` in dB re the peak of
+    V (``view="spectrogram"``), or the mask itself (``view="mask"``).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    V : np.ndarray [shape=(F, T), nonnegative]
+        The mixture's spectrogram.
+    mask : np.ndarray [shape=(F, T), values in 0..1]
+        The source's mask, e.g. ``separation.masks[s]``.
+    name : str
+        The source's name, for the title.
+    view : {"spectrogram", "mask"}
+    color : matplotlib colour, optional
+        Of the title and frame (default: black).
+    sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
+        As in :func:`plot_decomposition`.
+    colorbar : bool
+        Add a colour bar next to ``ax``.
+
+    Returns
+    -------
+    matplotlib.collections.QuadMesh
+    """
+    V = _nonnegative(V, "V", "shape=(F, T)", ndim=2)
+    _, masks, _ = _check_sources(None, np.asarray(mask)[None], None, 1, V.shape)
+    if view not in SOURCE_VIEWS:
+        raise ParameterError(f"view must be one of {SOURCE_VIEWS}, got {view!r}")
+    grid, levels = _panel_setup(ax, V.shape, V, sample_rate, stft_config, spectrogram_power,
+                                dynamic_range_db, log_frequency, max_frequency)
+    as_mask = view == "mask"
+    layer = masks[0][grid.rows] if as_mask else masks[0][grid.rows] * V[grid.rows]
+    what = "mask $M$" if as_mask else "$M \\odot V$"
+    mesh = _draw_source(ax, layer, grid, levels, as_mask=as_mask, title=f"{name}: {what}",
+                        color="black" if color is None else color)
+    if colorbar:
+        bar = ax.figure.colorbar(mesh, ax=ax, pad=0.01, fraction=0.04, aspect=18)
+        bar.set_label("Mask (share of the mixture)" if as_mask else "Level (dB re peak of V)")
+    return mesh
+
+
+def draw_legend(ax, *, groups=None, source_names: Optional[Sequence[str]] = None,
+                n_components: Optional[int] = None) -> None:
+    """Draw the sources' colour legend (or the number of components) on an Axes.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Its frame and ticks are hidden.
+    groups : sequence of S array-like of int, optional
+        The components of each source; the legend then counts them.
+    source_names : sequence of S str, optional
+        Default: ``source1``, ...
+    n_components : int, optional
+        K (default: the number of components in ``groups``).
+    """
+    K = n_components if n_components is not None else (
+        sum(len(g) for g in groups) if groups is not None else None)
+    if K is None:
+        raise ParameterError("draw_legend needs groups or n_components")
+    groups = None if groups is None else check_groups(groups, K)
+    n_sources = len(groups) if groups is not None else (
+        None if source_names is None else len(source_names))
+    if source_names is None and n_sources is not None:
+        source_names = [f"source{s + 1}" for s in range(n_sources)]
+    comps = _Components.of(np.ones((1, K)), np.zeros(1), groups, n_sources)
+    _draw_legend(ax, comps, None if source_names is None else list(source_names), K)
+
+
+# --------------------------------------------------------------------------- panel internals
+
+
+@dataclass(frozen=True, eq=False)
+class _Grid:
+    """Where the cells of a (F, T) spectrogram go on the axes, and how they are pooled."""
+
+    freqs: np.ndarray  # (F,) every bin's frequency
+    rows: np.ndarray  # the bins shown (up to the highest frequency)
+    f_shown: np.ndarray  # edges of the displayed (pooled) cells
+    t_shown: np.ndarray
+    row_starts: np.ndarray
+    col_starts: np.ndarray
+    f_range: tuple
+    t_range: tuple
+    log_frequency: bool
+
+    def shrink(self, array: np.ndarray) -> np.ndarray:
+        """(F', T) -> the displayed cells, max-pooled."""
+        return _pool(_pool(array, self.row_starts, axis=0), self.col_starts, axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class _Levels:
+    """Colour levels in dB re the peak of V (the sources share that reference)."""
+
+    ref: float
+    db_scale: float
+    dynamic_range_db: float
+
+    @classmethod
+    def of(cls, V, power: float, dynamic_range_db: float) -> "_Levels":
+        ref = float(V.max()) if V is not None and V.size and V.max() > 0 else 1.0
+        return cls(ref=ref, db_scale=20.0 / power, dynamic_range_db=dynamic_range_db)
+
+    @property
+    def vmin(self) -> float:
+        return -self.dynamic_range_db
+
+    def to_db(self, array: np.ndarray) -> np.ndarray:
+        floor = self.ref * 10.0 ** (-(self.dynamic_range_db + 20.0) / self.db_scale)
+        return self.db_scale * np.log10(np.maximum(array, floor) / self.ref)
+
+
+@dataclass(frozen=True, eq=False)
+class _Components:
+    """Display order and colours of the components: by source, then spectral centroid."""
+
+    order: np.ndarray
+    colors: list  # one per component (index into W)
+    source_colors: list
+    starts: list  # display position of each source's first component
+    groups: Optional[tuple]
+
+    @classmethod
+    def of(cls, W, freqs, groups, n_sources) -> "_Components":
+        K = W.shape[1]
+        source_colors = _source_colors(n_sources or 0)
+        if groups is None:
+            order = _centroid_order(W, freqs, np.arange(K))
+            colors = [_NEUTRAL] * K
+        else:
+            order = np.concatenate([_centroid_order(W, freqs, g) for g in groups]).astype(np.intp)
+            owner = np.empty(K, dtype=np.intp)
+            for s, group in enumerate(groups):
+                owner[group] = s
+            colors = [source_colors[owner[k]] for k in range(K)]
+        sizes = [len(g) for g in groups] if groups is not None else [K]
+        starts = [int(p) for p, n in zip(np.cumsum([0] + sizes[:-1]), sizes) if n]
+        return cls(order=order, colors=colors, source_colors=source_colors, starts=starts,
+                   groups=groups)
+
+
+def _pixels(ax) -> tuple:
+    """The figure's size in pixels: the finest the panel's cells need to be pooled to."""
+    width, height = ax.figure.get_size_inches()
+    dpi = ax.figure.get_dpi()
+    return int(width * dpi), int(height * dpi)
+
+
+def _panel_setup(ax, shape, V, sample_rate, stft_config, spectrogram_power, dynamic_range_db,
+                 log_frequency, max_frequency) -> tuple:
+    """Checks and geometry shared by the public drawers of frequency panels."""
+    freqs, frame_times = _stft_axes(shape, sample_rate, stft_config)
+    power = _positive(spectrogram_power, "spectrogram_power")
+    dynamic_range_db = _positive(dynamic_range_db, "dynamic_range_db")
+    _check_flag(log_frequency, "log_frequency")
+    grid = _grid(freqs, frame_times, stft_config, sample_rate, log_frequency=log_frequency,
+                 max_frequency=max_frequency, pixels=_pixels(ax))
+    return grid, _Levels.of(V, power, dynamic_range_db)
+
+
+def _check_flag(value, name: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+
+
+def _check_factors(V, W, H) -> tuple:
+    """V (F, T), W (F, K), H (K, T) as finite nonnegative arrays of fitting shapes."""
     V = _nonnegative(V, "V", "shape=(F, T)", ndim=2)
     W = _nonnegative(W, "W", "shape=(F, K)", ndim=2)
     H = _nonnegative(H, "H", "shape=(K, T)", ndim=2)
@@ -289,28 +680,28 @@ def plot_decomposition(
             f"H has {H.shape[1]} columns but V has {T}: H must be (K, T) = ({K}, {T}), with "
             "one column per frame of V"
         )
+    return V, W, H
+
+
+def _stft_axes(shape, sample_rate, stft_config) -> tuple:
+    """Bin frequencies (F,) and frame times (T,) for an (F, T) array, checked."""
     if not isinstance(stft_config, STFTConfig):
         raise ParameterError(
             f"stft_config must be an STFTConfig, got {type(stft_config).__name__}"
         )
+    F, T = shape
     if stft_config.n_bins != F:
         raise ParameterError(
             f"V has {F} frequency bins but stft_config (n_fft={stft_config.n_fft}) gives "
             f"{stft_config.n_bins}; pass the STFT settings V was computed with"
         )
     freqs = frequencies(sample_rate, stft_config)  # checks sample_rate
-    frame_times = times(T, sample_rate, stft_config)
-    power = _positive(spectrogram_power, "spectrogram_power")
-    dynamic_range_db = _positive(dynamic_range_db, "dynamic_range_db")
-    dpi = _positive(dpi, "dpi")
-    if not isinstance(log_frequency, (bool, np.bool_)):
-        raise ParameterError(f"log_frequency must be True or False, got {log_frequency!r}")
-    if source_view not in SOURCE_VIEWS:
-        raise ParameterError(f"source_view must be one of {SOURCE_VIEWS}, got {source_view!r}")
-    if title is not None and not isinstance(title, str):
-        raise ParameterError(f"title must be a str, got {type(title).__name__}")
+    return freqs, times(T, sample_rate, stft_config)
 
-    # Sources: from groups and/or masks; their number S must agree.
+
+def _check_sources(groups, masks, source_names, K: int, shape) -> tuple:
+    """Groups, masks and names of the sources; their number S must agree."""
+    F, T = shape
     n_sources = None
     if groups is not None:
         groups = check_groups(groups, K)
@@ -346,7 +737,14 @@ def plot_decomposition(
             )
     elif n_sources is not None:
         source_names = [f"source{s + 1}" for s in range(n_sources)]
+    return groups, masks, source_names
 
+
+def _grid(freqs, frame_times, stft_config, sample_rate, *, log_frequency, max_frequency,
+          pixels) -> _Grid:
+    """Display geometry: rows up to the highest frequency, cell edges in Hz and s, pooled
+    to about one cell per pixel of ``pixels`` (width, height)."""
+    F = len(freqs)
     nyquist = float(freqs[-1])
     df = float(freqs[1] - freqs[0]) if F > 1 else nyquist
     f_low = max(LOG_FREQUENCY_FLOOR, df / 2) if log_frequency else 0.0
@@ -359,8 +757,6 @@ def plot_decomposition(
                 f"max_frequency={max_frequency!r} Hz leaves nothing to show: it must be above "
                 f"{f_low + df:g} Hz (the lowest frequency shown plus one bin)"
             )
-
-    # Display geometry: rows up to f_high, cell edges in Hz and s.
     rows = np.flatnonzero(freqs <= f_high + df / 2)
     f_edges = np.concatenate([freqs[rows] - df / 2, [freqs[rows[-1]] + df / 2]])
     if log_frequency:
@@ -371,104 +767,57 @@ def plot_decomposition(
     t_edges = np.maximum(t_edges, 0.0)
     t_range = (float(t_edges[0]), float(t_edges[-1]))
     f_range = (f_low, f_high)
-    db_scale = 20.0 / power
+    col_starts = _display_groups(t_edges, t_range, pixels[0], log=False)
+    row_starts = _display_groups(f_edges, f_range, pixels[1], log=log_frequency)
+    return _Grid(freqs=freqs, rows=rows, f_shown=np.append(f_edges[row_starts], f_edges[-1]),
+                 t_shown=np.append(t_edges[col_starts], t_edges[-1]), row_starts=row_starts,
+                 col_starts=col_starts, f_range=f_range, t_range=t_range,
+                 log_frequency=bool(log_frequency))
 
-    # Colours and component order: by source, then by spectral centroid.
-    colors = _source_colors(n_sources or 0)
-    if groups is None:
-        order = _centroid_order(W, freqs, np.arange(K))
-        component_colors = [_NEUTRAL] * K
-    else:
-        order = np.concatenate([_centroid_order(W, freqs, g) for g in groups]).astype(np.intp)
-        owner = np.empty(K, dtype=np.intp)
-        for s, group in enumerate(groups):
-            owner[group] = s
-        component_colors = [colors[owner[k]] for k in range(K)]
-    # Display position of each source's first component (for tick labels).
-    sizes = [len(g) for g in groups] if groups is not None else [K]
-    starts = [int(p) for p, n in zip(np.cumsum([0] + sizes[:-1]), sizes) if n]
 
-    # Levels in dB, re the peak of V (sources share that reference).
-    ref = float(V.max()) if V.size and V.max() > 0 else 1.0
-    vmax, vmin = 0.0, -dynamic_range_db
-
-    def to_db(array):
-        floor = ref * 10.0 ** (-(dynamic_range_db + 20.0) / db_scale)
-        return db_scale * np.log10(np.maximum(array, floor) / ref)
-
-    # ------------------------------------------------------------------ layout
-    show_sources = n_sources is not None
-    # Up to three source panels a row, rows as evenly filled as possible (4 -> 2 + 2).
-    n_rows = -(-n_sources // 3) if show_sources else 0
-    n_cols = -(-n_sources // n_rows) if show_sources else 1
-    if figsize is None:
-        figsize = (12.0, 6.0 + 2.9 * n_rows)
-    figsize = _figsize(figsize)
-    top_share = 6.0 / (6.0 + 2.9 * n_rows)  # of the height, for H, W and V
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
-    fig.get_layout_engine().set(h_pad=0.06, w_pad=0.06, hspace=0.04, wspace=0.03)
-    outer = fig.add_gridspec(
-        2 if show_sources else 1,
-        1,
-        height_ratios=[6.0, 2.9 * n_rows] if show_sources else None,
+def _draw_spectrogram(ax, V, grid: _Grid, levels: _Levels, title: str):
+    mesh = ax.pcolormesh(
+        grid.t_shown, grid.f_shown, levels.to_db(grid.shrink(V[grid.rows])),
+        cmap=_SPECTROGRAM_CMAP, vmin=levels.vmin, vmax=0.0, shading="flat", rasterized=True,
     )
-    top = outer[0].subgridspec(2, 2, width_ratios=[1, 4.2], height_ratios=[1.3, 1.9])
-    ax_h = fig.add_subplot(top[0, 1], label="activations")
-    ax_w = fig.add_subplot(top[1, 0], label="templates")
-    ax_v = fig.add_subplot(top[1, 1], sharex=ax_h, sharey=ax_w, label="mixture")
-    ax_legend = fig.add_subplot(top[0, 0], label="legend")
+    ax.set_title(title, fontsize=11, loc="left")
+    _time_axis(ax, grid.t_range)
+    _frequency_axis(ax, grid.f_range, grid.log_frequency)
+    return mesh
 
-    # ------------------------------------------------------------------ V
-    width_px, height_px = int(figsize[0] * dpi), int(figsize[1] * dpi)
-    col_starts = _display_groups(t_edges, t_range, width_px, log=False)
-    row_starts = _display_groups(f_edges, f_range, height_px, log=log_frequency)
-    t_shown = np.append(t_edges[col_starts], t_edges[-1])
-    f_shown = np.append(f_edges[row_starts], f_edges[-1])
 
-    def shrink(array):  # (F', T) -> the displayed cells, max-pooled
-        return _pool(_pool(array, row_starts, axis=0), col_starts, axis=1)
-
-    V_shown = shrink(V[rows])
-    mesh = ax_v.pcolormesh(
-        t_shown, f_shown, to_db(V_shown), cmap=_SPECTROGRAM_CMAP, vmin=vmin, vmax=vmax,
-        shading="flat", rasterized=True,
-    )
-    ax_v.set_title("Mixture spectrogram V", fontsize=11, loc="left")
-    _time_axis(ax_v, t_range)
-    _frequency_axis(ax_v, f_range, log_frequency)
-    bar = fig.colorbar(mesh, ax=ax_v, pad=0.01, fraction=0.04, aspect=18)
-    bar.set_label("Level (dB re peak of V)")
-
-    # ------------------------------------------------------------------ W
-    W_norm = W[rows][:, order]
+def _draw_templates(ax, W, grid: _Grid, levels: _Levels, comps: _Components, *,
+                    max_labels: int) -> None:
+    K, order = W.shape[1], comps.order
+    W_norm = W[grid.rows][:, order]
     peaks = W_norm.max(axis=0, keepdims=True)
     W_norm = W_norm / np.where(peaks > 0, peaks, 1.0)
-    W_norm = _pool(W_norm, row_starts, axis=0)
-    W_db = np.maximum(20.0 / power * np.log10(np.maximum(W_norm, 1e-30)), vmin - 1.0)
+    W_norm = _pool(W_norm, grid.row_starts, axis=0)
+    W_db = np.maximum(levels.db_scale * np.log10(np.maximum(W_norm, 1e-30)), levels.vmin - 1.0)
     k_edges = np.arange(K + 1) - 0.5
-    ax_w.pcolormesh(
-        k_edges, f_shown, W_db, cmap=_SPECTROGRAM_CMAP, vmin=vmin, vmax=vmax,
+    ax.pcolormesh(
+        k_edges, grid.f_shown, W_db, cmap=_SPECTROGRAM_CMAP, vmin=levels.vmin, vmax=0.0,
         shading="flat", rasterized=True,
     )
-    ax_w.set_title("Templates W\n(dB re each column's peak)", fontsize=10, loc="left")
-    ax_w.set_xlabel("Component")
-    _frequency_axis(ax_w, f_range, log_frequency)
-    w_inches = figsize[0] / 5.2 * 0.75  # about the width of the W panel
-    _component_ticks(ax_w.xaxis, order, component_colors, starts=starts,
-                     max_labels=int(w_inches * 72 / (5 * len(str(K - 1)) + 7)))
-    ax_w.set_xlim(-0.5, K - 0.5)
-    if groups is not None:
+    ax.set_title("Templates W\n(dB re each column's peak)", fontsize=10, loc="left")
+    ax.set_xlabel("Component")
+    _frequency_axis(ax, grid.f_range, grid.log_frequency)
+    _component_ticks(ax.xaxis, order, comps.colors, starts=comps.starts, max_labels=max_labels)
+    ax.set_xlim(-0.5, K - 0.5)
+    if comps.groups is not None:
         # A band of the source's colour along the top of each component's column.
-        band = blended_transform_factory(ax_w.transData, ax_w.transAxes)
+        band = blended_transform_factory(ax.transData, ax.transAxes)
         for position, k in enumerate(order):
-            ax_w.add_patch(Rectangle(
+            ax.add_patch(Rectangle(
                 (position - 0.5, 0.965), 1.0, 0.035, transform=band,
-                facecolor=component_colors[k], edgecolor="white", linewidth=0.5,
+                facecolor=comps.colors[k], edgecolor="white", linewidth=0.5,
             ))
-        _group_separators(ax_w, groups, vertical=True)
+        _group_separators(ax, comps.groups, vertical=True)
 
-    # ------------------------------------------------------------------ H
-    H_shown, t_h = _pool(H[order], col_starts, axis=1), t_shown
+
+def _draw_activations(ax, H, grid: _Grid, comps: _Components, *, max_labels: int) -> None:
+    K, order = H.shape[0], comps.order
+    H_shown, t_h = _pool(H[order], grid.col_starts, axis=1), grid.t_shown
     peaks = H_shown.max(axis=1, keepdims=True)
     H_shown = H_shown / np.where(peaks > 0, peaks, 1.0)
     if K <= _MAX_LINES:
@@ -476,83 +825,58 @@ def plot_decomposition(
         for position, k in enumerate(order):
             # The y axis points down (first component on top), so peaks subtract.
             y = position + 0.4 - 0.85 * H_shown[position]
-            ax_h.fill_between(centres, position + 0.4, y, color=component_colors[k],
-                              alpha=0.25, linewidth=0)
-            ax_h.plot(centres, y, color=component_colors[k], linewidth=0.9)
+            ax.fill_between(centres, position + 0.4, y, color=comps.colors[k],
+                            alpha=0.25, linewidth=0)
+            ax.plot(centres, y, color=comps.colors[k], linewidth=0.9)
     else:
         # One row per component, shaded from white to its source's colour.
-        tint = np.array([to_rgb(component_colors[k]) for k in order])  # (K, 3)
+        tint = np.array([to_rgb(comps.colors[k]) for k in order])  # (K, 3)
         rgb = 1.0 - H_shown[:, :, None] * (1.0 - tint[:, None, :])
-        ax_h.pcolormesh(t_h, k_edges, np.clip(rgb, 0.0, 1.0), shading="flat", rasterized=True)
-    ax_h.set_ylim(K - 0.5, -0.5)  # first component on top, as in W read left to right
-    ax_h.set_ylabel("Component")
-    ax_h.set_title("Activations H (each row scaled to its peak)", fontsize=11, loc="left")
-    _time_axis(ax_h, t_range)
-    h_inches = figsize[1] * top_share / 3.2 * 0.75  # about the height of the H panel
-    _component_ticks(ax_h.yaxis, order, component_colors, starts=starts,
-                     max_labels=int(h_inches * 72 / 11))
-    if groups is not None:
-        _group_separators(ax_h, groups, vertical=False)
+        ax.pcolormesh(t_h, np.arange(K + 1) - 0.5, np.clip(rgb, 0.0, 1.0), shading="flat",
+                      rasterized=True)
+    ax.set_ylim(K - 0.5, -0.5)  # first component on top, as in W read left to right
+    ax.set_ylabel("Component")
+    ax.set_title("Activations H (each row scaled to its peak)", fontsize=11, loc="left")
+    _time_axis(ax, grid.t_range)
+    _component_ticks(ax.yaxis, order, comps.colors, starts=comps.starts, max_labels=max_labels)
+    if comps.groups is not None:
+        _group_separators(ax, comps.groups, vertical=False)
 
-    # ------------------------------------------------------------------ legend
-    ax_legend.set_axis_off()
-    if groups is not None:
+
+def _draw_legend(ax, comps: _Components, source_names, K: int) -> None:
+    ax.set_axis_off()
+    colors = comps.source_colors
+    if comps.groups is not None:
         handles = [
-            Patch(facecolor=colors[s], label=f"{name} ({len(groups[s])} comp.)")
+            Patch(facecolor=colors[s], label=f"{name} ({len(comps.groups[s])} comp.)")
             for s, name in enumerate(source_names)
         ]
-        ax_legend.legend(handles=handles, loc="center", title="Sources", frameon=False,
-                         fontsize=10, title_fontsize=10)
-    elif show_sources:
+        ax.legend(handles=handles, loc="center", title="Sources", frameon=False,
+                  fontsize=10, title_fontsize=10)
+    elif source_names is not None:
         handles = [Patch(facecolor=colors[s], label=name) for s, name in enumerate(source_names)]
-        ax_legend.legend(handles=handles, loc="center", title="Sources", frameon=False)
+        ax.legend(handles=handles, loc="center", title="Sources", frameon=False)
     else:
-        ax_legend.text(0.5, 0.5, f"{K} components\n(no sources given)", ha="center",
-                       va="center", transform=ax_legend.transAxes, fontsize=10)
+        ax.text(0.5, 0.5, f"{K} components\n(no sources given)", ha="center",
+                va="center", transform=ax.transAxes, fontsize=10)
 
-    # ------------------------------------------------------------------ sources
-    if show_sources:
-        bottom = outer[1].subgridspec(n_rows, n_cols)
-        source_axes = []
-        mesh = None
-        for s in range(n_sources):
-            ax = fig.add_subplot(bottom[s // n_cols, s % n_cols], sharex=ax_v, sharey=ax_v,
-                                 label=f"source:{source_names[s]}")
-            source_axes.append(ax)
-            if masks is not None:
-                mask = masks[s][rows]
-                what = "mask $M$" if source_view == "mask" else "$M \\odot V$"
-            else:
-                g = groups[s]
-                mask = None
-                model = (W[rows][:, g] @ H[g]) if len(g) else np.zeros((len(rows), T))
-                what = "model $W_s H_s$"
-            if source_view == "mask" and mask is not None:
-                mesh = ax.pcolormesh(t_shown, f_shown, shrink(mask), cmap=_MASK_CMAP, vmin=0,
-                                     vmax=1, shading="flat", rasterized=True)
-            else:
-                layer = mask * V[rows] if mask is not None else model
-                mesh = ax.pcolormesh(t_shown, f_shown, to_db(shrink(layer)), cmap=_SPECTROGRAM_CMAP,
-                                     vmin=vmin, vmax=vmax, shading="flat", rasterized=True)
-            ax.set_title(f"{source_names[s]}: {what}", fontsize=11, loc="left",
-                         color=colors[s], fontweight="bold")
-            _time_axis(ax, t_range)
-            _frequency_axis(ax, f_range, log_frequency)
-            for spine in ax.spines.values():
-                spine.set_edgecolor(colors[s])
-                spine.set_linewidth(1.5)
-        bar = fig.colorbar(mesh, ax=source_axes, pad=0.01, fraction=0.04, aspect=18)
-        if source_view == "mask" and masks is not None:
-            bar.set_label("Mask (share of the mixture)")
-        else:
-            bar.set_label("Level (dB re peak of V)")
 
-    if title is None:
-        title = f"NMF decomposition: {K} components" + (
-            f", {n_sources} sources" if show_sources else ""
-        )
-    fig.suptitle(title, fontsize=13)
-    return fig
+def _draw_source(ax, layer, grid: _Grid, levels: _Levels, *, as_mask: bool, title: str, color):
+    """A source panel: ``layer`` (F', T) is a mask (``as_mask``) or a spectrogram."""
+    if as_mask:
+        mesh = ax.pcolormesh(grid.t_shown, grid.f_shown, grid.shrink(layer), cmap=_MASK_CMAP,
+                             vmin=0, vmax=1, shading="flat", rasterized=True)
+    else:
+        mesh = ax.pcolormesh(grid.t_shown, grid.f_shown, levels.to_db(grid.shrink(layer)),
+                             cmap=_SPECTROGRAM_CMAP, vmin=levels.vmin, vmax=0.0,
+                             shading="flat", rasterized=True)
+    ax.set_title(title, fontsize=11, loc="left", color=color, fontweight="bold")
+    _time_axis(ax, grid.t_range)
+    _frequency_axis(ax, grid.f_range, grid.log_frequency)
+    for spine in ax.spines.values():
+        spine.set_edgecolor(color)
+        spine.set_linewidth(1.5)
+    return mesh
 
 
 def save_figure(fig, path, *, dpi: float = 100, overwrite: bool = False) -> str:
