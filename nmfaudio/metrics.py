@@ -546,6 +546,17 @@ def evaluate(estimates, references, *, names=None, mixture=None) -> Evaluation:
     ref3 = ref if ref.ndim == 3 else ref[:, np.newaxis, :]
     est3 = est if est.ndim == 3 else est[:, np.newaxis, :]
 
+    _check_not_silent_or_repeated(ref3, est3, names)
+    baseline = None
+    if mixture is not None:
+        mix_est = _mixture_estimate(mixture, ref, ref3)
+        baseline = _score(ref3, mix_est, names, None)
+
+    return _score(ref3, est3, names, baseline)
+
+
+def _check_not_silent_or_repeated(ref3: np.ndarray, est3: np.ndarray, names) -> None:
+    """Refuse silent references or estimates and identical references (measures undefined)."""
     for j, name in enumerate(names):
         if not np.any(ref3[j]):
             raise ParameterError(
@@ -568,24 +579,22 @@ def evaluate(estimates, references, *, names=None, mixture=None) -> Evaluation:
                     "BSS Eval needs distinct references (was one file passed twice?)"
                 )
 
-    baseline = None
-    if mixture is not None:
-        mix = _as_signal_array(mixture, "mixture")
-        n_channels, n_samples = ref3.shape[1:]
-        if mix.ndim == 1:
-            mix = mix[np.newaxis, :]
-        if mix.shape != (n_channels, n_samples):
-            wanted = f"({n_samples},)" if ref.ndim == 2 else f"({n_channels}, {n_samples})"
-            raise ParameterError(
-                f"mixture has shape {np.shape(mixture)} but the sources have shape "
-                f"{ref.shape}; the mixture must have shape {wanted}"
-            )
-        if not np.any(mix):
-            raise ParameterError("mixture is all zeros: it cannot serve as a baseline estimate")
-        mix_est = np.broadcast_to(mix, ref3.shape).copy()
-        baseline = _score(ref3, mix_est, names, None)
 
-    return _score(ref3, est3, names, baseline)
+def _mixture_estimate(mixture, ref: np.ndarray, ref3: np.ndarray) -> np.ndarray:
+    """The mixture as every source's estimate, shape of ``ref3`` (S, C, N), for the baseline."""
+    mix = _as_signal_array(mixture, "mixture")
+    n_channels, n_samples = ref3.shape[1:]
+    if mix.ndim == 1:
+        mix = mix[np.newaxis, :]
+    if mix.shape != (n_channels, n_samples):
+        wanted = f"({n_samples},)" if ref.ndim == 2 else f"({n_channels}, {n_samples})"
+        raise ParameterError(
+            f"mixture has shape {np.shape(mixture)} but the sources have shape "
+            f"{ref.shape}; the mixture must have shape {wanted}"
+        )
+    if not np.any(mix):
+        raise ParameterError("mixture is all zeros: it cannot serve as a baseline estimate")
+    return np.broadcast_to(mix, ref3.shape).copy()
 
 
 # --------------------------------------------------------------------------- files

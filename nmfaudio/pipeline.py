@@ -256,23 +256,69 @@ class SeparationSettings:
     Made by :func:`separation_settings`; needs no audio, so a front end can check a
     command line before reading any file.
 
+    These are the options of :func:`separate`, :func:`separate_stft` and
+    :func:`separation_settings`, documented here once (the arguments have the same
+    names; ``stft`` is :func:`separate`'s ``stft_config``).
+
     Attributes
     ----------
     supervised : bool
         True with dictionaries.
     dictionaries : tuple of Dictionary
-        The dictionaries (empty when unsupervised).
+        Supervised mode: one dictionary per source, all learned with the same sample
+        rate, STFT and spectrogram power (empty when unsupervised).
     source_names : tuple of str, length S
-        The names the sources will have. Unsupervised, the sources are ordered by
-        spectral centroid after the factorization.
+        Dictionary names (and ``"other"`` with ``n_free``); unsupervised, the
+        ``source_names`` argument (default ``source1``, ``source2``...), given to the
+        sources ordered from low to high spectral centroid.
     n_components : int
-        K, the number of NMF components (dictionary templates + ``n_free`` when
-        supervised).
-    n_free, n_sources : int
-        Free components (supervised) and number of sources S.
-    beta, spectrogram_power, l1_activations, mask_power, stft, init, temporal_weight,
-    channel_masks, on_rate_mismatch
-        As in :func:`separate`, with the defaults resolved.
+        K, the number of NMF components: the dictionaries' templates + ``n_free``, or
+        unsupervised the ``n_components`` argument (default ``max(16, 4 * S + 4)``).
+    n_free : int >= 0
+        Supervised mode: extra components learned from the mixture, output as a source
+        named ``"other"`` (semi-supervised NMF).
+    n_sources : int
+        S. Unsupervised mode: the ``n_sources`` argument (required).
+    beta : float or str
+        Divergence of the NMF: "kl", "is", "euclidean" or a number. Default: the beta
+        the dictionaries were learned with, or "kl" without dictionaries.
+    spectrogram_power : float > 0
+        V = mean over channels of ``|X|**spectrogram_power`` (1 = magnitude). Default:
+        the dictionaries' power, or 1 without dictionaries.
+    l1_activations : float >= 0
+        Sparsity of the activations (see :func:`nmfaudio.factorization.nmf`). Default:
+        0.3 with dictionaries (sparse codes over a fixed dictionary separate better,
+        1 to 2 dB median SDR on ../shared/audio), 0 without. For KL the value does not
+        depend on the level of the recording.
+    mask_power : float > 0 or inf
+        Exponent p of the soft masks ``(W_s H_s)^p / sum_j (W_j H_j)^p`` (2 =
+        Wiener-like, the default; ``np.inf``: hard masks, each bin to the source with
+        the largest model).
+    stft : STFTConfig
+        Default: the dictionaries' STFT, or ``STFTConfig()`` (2048 / 512, Hann); but
+        :func:`separate` without dictionaries takes frames of about 64 ms at the
+        mixture's rate, :meth:`STFTConfig.for_sample_rate`.
+    init : {"nndsvda", "random"}
+        Unsupervised mode: initialization of the NMF. NNDSVDa (default) gave the same
+        grouping for every seed in our measurements; random starts varied by several dB.
+    temporal_weight : float in [0, 1]
+        Unsupervised mode: weight of activation correlation in the grouping (default 0.3).
+    channel_masks : {"spatial", "gains", "shared"}
+        Multichannel input. "spatial" (the default without dictionaries; not allowed
+        with them) assigns every time-frequency bin by the direction of its channel
+        magnitudes times the NMF's spectral prior, with components shared softly
+        between sources (:mod:`nmfaudio.spatial`; A_stereo_panned 4.37 -> 9.6 dB median
+        SDR over "gains"). "shared" applies each source's one mask to every channel;
+        "gains" (the default with dictionaries) first fits each source's gain in each
+        channel, ``|X_c|^q ~ sum_s g[s, c] (W_s H_s)`` (KL, multiplicative updates, W
+        and H fixed; q = spectrogram_power), and weights the masks per channel,
+        ``M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p``. Panned sources then leak less
+        into each other's side (measured on A_stereo_panned: every stem's channel
+        balance within 1 dB of the reference, median SDR +0.4 dB over "shared").
+    on_rate_mismatch : {"resample", "error"}
+        :func:`separate` with dictionaries, when the mixture's rate differs from
+        theirs: resample the mixture to their rate (the sources come out at the
+        mixture's rate again; the default), or raise :class:`DictionaryMismatchError`.
     """
 
     supervised: bool
@@ -326,10 +372,10 @@ def separation_settings(
     The rules of :func:`separate` and :func:`separate_stft` in one place: exactly one of
     ``dictionaries`` (supervised) and ``n_sources`` (unsupervised); ``n_free`` only with
     dictionaries; ``n_components`` and ``source_names`` only without; with dictionaries,
-    the STFT and spectrogram power must be theirs. Parameters are those of
-    :func:`separate` (``stft`` is its ``stft_config``); the NMF's own arguments (``beta``
-    values, ``l1_activations``, ``init`` names) are checked by
-    :func:`nmfaudio.factorization.nmf`.
+    the STFT and spectrogram power must be theirs. The parameters are described, with
+    their defaults, as the attributes of :class:`SeparationSettings` (None means "the
+    default"); the NMF's own arguments (``beta`` values, ``l1_activations``, ``init``
+    names) are checked by :func:`nmfaudio.factorization.nmf`.
 
     Returns
     -------
@@ -949,58 +995,21 @@ def separate(
     sample_rate : int > 0, optional
         The rate (Hz) of a numpy array ``mixture`` (only then).
     dictionaries : sequence of Dictionary, optional
-        Supervised mode: one dictionary per source, all learned with the same sample
-        rate, STFT and spectrogram power.
-    n_free : int >= 0
-        Supervised mode: extra components learned from the mixture, output as a source
-        named ``"other"``.
+        Supervised mode: one dictionary per source (``n_free`` adds a learned source
+        ``"other"``).
     n_sources : int, optional
-        Unsupervised mode: the number of sources S.
-    n_components : int, optional
-        Unsupervised mode: the number of NMF components K (default ``max(16, 4 * S + 4)``).
-    source_names : sequence of str, optional
-        Unsupervised mode: names for the sources (default ``source1``, ``source2``...).
-    beta : float or str, optional
-        Divergence of the NMF: "kl", "is", "euclidean" or a number. Default: the beta
-        the dictionaries were learned with, or "kl" without dictionaries.
-    mask_power : float > 0 or inf
-        Exponent p of the soft masks ``(W_s H_s)^p / sum_j (W_j H_j)^p`` (2 = Wiener-like;
-        ``np.inf``: hard masks, each bin to the source with the largest model).
-    spectrogram_power : float > 0, optional
-        V = mean over channels of ``|X|**spectrogram_power`` (1 = magnitude). Default:
-        the dictionaries' power, or 1 without dictionaries.
-    l1_activations : float >= 0, optional
-        Sparsity of the activations (see :func:`nmfaudio.factorization.nmf`). Default: 0.3 with
-        dictionaries (sparse codes over a fixed dictionary separate better), 0 without.
-        For KL the value does not depend on the level of the recording.
-    n_iter, tol, seed, dtype, callback, n_threads
-        Passed to :func:`nmfaudio.factorization.nmf`.
+        Unsupervised mode: the number of sources S (with ``n_components`` and
+        ``source_names``).
+    n_free, n_components, source_names, beta, mask_power, spectrogram_power,
+    l1_activations, on_rate_mismatch, temporal_weight, init, channel_masks
+        The separation's options; what each does and its default are documented once,
+        in :class:`SeparationSettings`.
     stft_config : STFTConfig, optional
         Default: the dictionaries' STFT, or without them frames of about 64 ms at the
         mixture's rate, :meth:`STFTConfig.for_sample_rate` (512 / 128 at 8 kHz, 1024 / 256
         at 22.05 kHz, 2048 / 512 at 44.1 kHz; Hann).
-    on_rate_mismatch : {"resample", "error"}
-        Supervised mode, when the mixture's rate differs from the dictionaries': resample
-        the mixture to their rate (the sources come out at the mixture's rate again), or
-        raise :class:`DictionaryMismatchError`.
-    temporal_weight : float in [0, 1]
-        Unsupervised mode: weight of activation correlation in the grouping.
-    channel_masks : {"spatial", "gains", "shared"}, optional
-        Multichannel input. "spatial" (the default without dictionaries; not allowed
-        with them) assigns every time-frequency bin by the direction of its channel
-        magnitudes times the NMF's spectral prior, with components shared softly
-        between sources (:mod:`nmfaudio.spatial`; A_stereo_panned 4.37 -> 9.6 dB median
-        SDR over "gains"). "shared" applies each source's one mask to every channel;
-        "gains" (the default with dictionaries) first fits each source's gain in each channel,
-        ``|X_c|^q ~ sum_s g[s, c] (W_s H_s)`` (KL, multiplicative updates, W and H
-        fixed; q = spectrogram_power), and weights the masks per channel,
-        ``M[s, c] = g[s, c] m_s^p / sum_j g[j, c] m_j^p``. Panned sources then leak less
-        into each other's side (measured on A_stereo_panned: every stem's channel
-        balance within 1 dB of the reference, median SDR +0.4 dB over "shared").
-    init : {"nndsvda", "random"}
-        Unsupervised mode: initialization of the NMF (see :func:`nmfaudio.factorization.nmf`).
-        NNDSVDa (default) gave the same grouping for every seed in our measurements;
-        random starts varied by several dB.
+    n_iter, tol, seed, dtype, callback, n_threads
+        Passed to :func:`nmfaudio.factorization.nmf`.
 
     Returns
     -------
@@ -1033,23 +1042,12 @@ def separate(
         mask_power=mask_power, spectrogram_power=spectrogram_power,
         l1_activations=l1_activations, stft=stft_config, on_rate_mismatch=on_rate_mismatch,
         temporal_weight=temporal_weight, init=init, channel_masks=channel_masks)
-    mix = original = _load_mixture(mixture, sample_rate)
+    original = _load_mixture(mixture, sample_rate)
     if not settings.supervised and stft_config is None:
         # frames of about 64 ms whatever the rate (a fixed 2048 is 256 ms at 8 kHz)
-        settings = replace(settings, stft=STFTConfig.for_sample_rate(mix.sample_rate))
-    if settings.supervised and mix.sample_rate != settings.sample_rate:
-        if on_rate_mismatch == "error":
-            raise DictionaryMismatchError(
-                f"{_label(mix)} is at {mix.sample_rate} Hz but the dictionaries are at "
-                f"{settings.sample_rate} Hz; resample one of them (on_rate_mismatch='resample')"
-            )
-        mix = audio_io.resample(mix, settings.sample_rate)
+        settings = replace(settings, stft=STFTConfig.for_sample_rate(original.sample_rate))
+    mix = _analysis_mixture(original, settings)
     config = settings.stft
-    if mix.n_samples < config.n_fft:
-        raise AudioFileError(
-            f"{_label(mix)} is {mix.n_samples} samples long, shorter than one STFT frame "
-            f"(n_fft={config.n_fft}); use a longer recording or a smaller n_fft"
-        )
     check_separation_memory(settings, mix.n_samples, mix.n_channels, what=f"separating {_label(mix)}",
                             n_threads=n_threads, original_samples=(
                                 None if mix is original else original.n_samples))
@@ -1110,6 +1108,23 @@ def check_separation_memory(settings: SeparationSettings, n_samples: int, n_chan
                                   "hop_length (stft_config), or a shorter excerpt"),
                   "nmf": component_advice, "grouping": component_advice}
     check_memory(estimate, what=what, advice=advice, available=available)
+
+
+def _analysis_mixture(mix: "audio_io.Audio", settings: SeparationSettings) -> "audio_io.Audio":
+    """The mixture at the rate the separation runs at, at least one STFT frame long."""
+    if settings.supervised and mix.sample_rate != settings.sample_rate:
+        if settings.on_rate_mismatch == "error":
+            raise DictionaryMismatchError(
+                f"{_label(mix)} is at {mix.sample_rate} Hz but the dictionaries are at "
+                f"{settings.sample_rate} Hz; resample one of them (on_rate_mismatch='resample')"
+            )
+        mix = audio_io.resample(mix, settings.sample_rate)
+    if mix.n_samples < settings.stft.n_fft:
+        raise AudioFileError(
+            f"{_label(mix)} is {mix.n_samples} samples long, shorter than one STFT frame "
+            f"(n_fft={settings.stft.n_fft}); use a longer recording or a smaller n_fft"
+        )
+    return mix
 
 
 def _back_to_mixture_rate(sources: np.ndarray, mix: "audio_io.Audio",

@@ -188,16 +188,12 @@ def plot_decomposition(
 ) -> Figure:
     """Draw an NMF decomposition ``V ~ W H`` from arrays, with optional sources.
 
-    Panels: the activations H (top right, one line per component, each scaled to its own
-    peak; an image when there are more than 40 components), the templates W (left, one
-    column per component, each normalized to its peak, in dB, sharing V's frequency
-    axis), the spectrogram V in dB (centre, with a colour bar), and, when ``masks`` or
-    ``groups`` are given, one panel per source (bottom). Components are ordered by source
-    and, within a source, by spectral centroid; tick labels give their index in W.
+    The layout of the module docstring: activations H (one line per component, or an
+    image above 40), templates W, V in dB, and one panel per source when ``masks`` or
+    ``groups`` are given. Components are ordered by source, then spectral centroid.
 
-    Each panel has its own drawer that takes a matplotlib Axes, for a figure of your own:
-    :func:`draw_spectrogram`, :func:`draw_templates`, :func:`draw_activations`,
-    :func:`draw_source`, :func:`draw_legend`.
+    Each panel has a drawer taking a matplotlib Axes, for a figure of your own (``draw_*``:
+    spectrogram, templates, activations, source, legend).
 
     Parameters
     ----------
@@ -217,20 +213,9 @@ def plot_decomposition(
     masks : np.ndarray [shape=(S, F, T), values in 0..1], optional
         Soft masks of the sources. Default, when ``groups`` is given: the source panels
         show each source's model ``W[:, g_s] @ H[g_s]`` instead of ``M_s * V``.
-    sample_rate : int > 0
-        Sample rate of the audio the STFT was computed on (Hz).
-    stft_config : STFTConfig
-        The STFT that gave V; ``F`` must equal ``stft_config.n_bins``.
-    spectrogram_power : float > 0
-        The exponent V was computed with (1 magnitude, 2 power), so that dB are
-        ``20 / spectrogram_power * log10``.
-    log_frequency : bool
-        Logarithmic frequency axis (from 20 Hz, or the first bin above 0 Hz if higher);
-        False for a linear axis from 0 Hz.
-    max_frequency : float > 0, optional
-        Highest frequency shown (Hz). Default: the Nyquist frequency.
-    dynamic_range_db : float > 0
-        Colour range in dB below the peak of V (and of each template).
+    sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
+        The audio's rate and STFT (``F`` must equal ``stft_config.n_bins``) and the
+        display options, as in :func:`draw_spectrogram`.
     source_view : {"spectrogram", "mask"}
         What the source panels show: ``M_s * V`` in dB on V's colour scale, or ``M_s``.
     figsize : (float, float), optional
@@ -251,10 +236,9 @@ def plot_decomposition(
     Raises
     ------
     ParameterError
-        If an array is not finite and nonnegative or has a shape that does not fit the
-        others (W rows or H columns differing from V, H rows from W columns, masks not
-        (S, F, T)), ``groups`` is not a partition of the components, the names do not
-        match the sources, F does not match the STFT, or an option is out of range.
+        An array is not finite and nonnegative or its shape does not fit the others,
+        ``groups`` is not a partition of the components, the names do not match the
+        sources, F does not match the STFT, or an option is out of range.
 
     See Also
     --------
@@ -271,21 +255,24 @@ def plot_decomposition(
     ...                          sample_rate=16000, stft_config=STFTConfig(512, 128))
     >>> [ax.get_label() for ax in fig.axes][:4]
     ['activations', 'templates', 'mixture', 'legend']
-    >>> fig.axes[2].get_ylabel()
-    'Frequency (Hz)'
     """
     V, W, H = _check_factors(V, W, H)
     freqs, frame_times = _stft_axes(V.shape, sample_rate, stft_config)
-    power = _positive(spectrogram_power, "spectrogram_power")
-    dynamic_range_db = _positive(dynamic_range_db, "dynamic_range_db")
-    dpi = _positive(dpi, "dpi")
-    _check_flag(log_frequency, "log_frequency")
-    if source_view not in SOURCE_VIEWS:
-        raise ParameterError(f"source_view must be one of {SOURCE_VIEWS}, got {source_view!r}")
-    if title is not None and not isinstance(title, str):
-        raise ParameterError(f"title must be a str, got {type(title).__name__}")
+    power, dynamic_range_db, dpi = _check_display(spectrogram_power, dynamic_range_db, dpi,
+                                                  log_frequency, source_view, title)
     groups, masks, source_names = _check_sources(groups, masks, source_names, W.shape[1],
                                                  V.shape)
+    return _compose(V, W, H, groups=groups, masks=masks, source_names=source_names,
+                    freqs=freqs, frame_times=frame_times, sample_rate=sample_rate,
+                    stft_config=stft_config, power=power, log_frequency=log_frequency,
+                    max_frequency=max_frequency, dynamic_range_db=dynamic_range_db,
+                    source_view=source_view, figsize=figsize, dpi=dpi, title=title)
+
+
+def _compose(V, W, H, *, groups, masks, source_names, freqs, frame_times, sample_rate,
+             stft_config, power, log_frequency, max_frequency, dynamic_range_db, source_view,
+             figsize, dpi, title) -> Figure:
+    """:func:`plot_decomposition` once its input is checked: lay out, draw each panel."""
     n_sources = None if source_names is None else len(source_names)
     n_rows = -(-n_sources // 3) if n_sources else 0  # up to three source panels a row
     if figsize is None:
@@ -385,8 +372,20 @@ def draw_spectrogram(ax, V, *, sample_rate: int, stft_config: STFTConfig,
         Where to draw (any figure, pyplot's or not).
     V : np.ndarray [shape=(F, T), nonnegative]
         The spectrogram, ``F = stft_config.n_bins``.
-    sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
-        As in :func:`plot_decomposition`.
+    sample_rate : int > 0
+        Sample rate of the audio the STFT was computed on (Hz).
+    stft_config : STFTConfig
+        The STFT that gave V.
+    spectrogram_power : float > 0
+        The exponent V was computed with (1 magnitude, 2 power), so that dB are
+        ``20 / spectrogram_power * log10``.
+    log_frequency : bool
+        Logarithmic frequency axis (from 20 Hz, or the first bin above 0 Hz if higher);
+        False for a linear axis from 0 Hz.
+    max_frequency : float > 0, optional
+        Highest frequency shown (Hz). Default: the Nyquist frequency.
+    dynamic_range_db : float > 0
+        Colour range in dB below the peak of V (and of each template).
     title : str
         The panel's title (left-aligned).
     colorbar : bool
@@ -433,7 +432,7 @@ def draw_templates(ax, W, *, sample_rate: int, stft_config: STFTConfig, groups=N
     groups : sequence of S array-like of int, optional
         The components of each source (see :func:`plot_decomposition`).
     sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
-        As in :func:`plot_decomposition`.
+        As in :func:`draw_spectrogram`.
     """
     W = _nonnegative(W, "W", "shape=(F, K)", ndim=2)
     if W.shape[1] == 0:
@@ -507,7 +506,7 @@ def draw_source(ax, V, mask, *, sample_rate: int, stft_config: STFTConfig,
     color : matplotlib colour, optional
         Of the title and frame (default: black).
     sample_rate, stft_config, spectrogram_power, log_frequency, max_frequency, dynamic_range_db
-        As in :func:`plot_decomposition`.
+        As in :func:`draw_spectrogram`.
     colorbar : bool
         Add a colour bar next to ``ax``.
 
@@ -650,6 +649,20 @@ def _panel_setup(ax, shape, V, sample_rate, stft_config, spectrogram_power, dyna
     grid = _grid(freqs, frame_times, stft_config, sample_rate, log_frequency=log_frequency,
                  max_frequency=max_frequency, pixels=_pixels(ax))
     return grid, _Levels.of(V, power, dynamic_range_db)
+
+
+def _check_display(spectrogram_power, dynamic_range_db, dpi, log_frequency, source_view,
+                   title) -> tuple:
+    """The display options of :func:`plot_decomposition`: (power, dynamic range, dpi)."""
+    power = _positive(spectrogram_power, "spectrogram_power")
+    dynamic_range_db = _positive(dynamic_range_db, "dynamic_range_db")
+    dpi = _positive(dpi, "dpi")
+    _check_flag(log_frequency, "log_frequency")
+    if source_view not in SOURCE_VIEWS:
+        raise ParameterError(f"source_view must be one of {SOURCE_VIEWS}, got {source_view!r}")
+    if title is not None and not isinstance(title, str):
+        raise ParameterError(f"title must be a str, got {type(title).__name__}")
+    return power, dynamic_range_db, dpi
 
 
 def _check_flag(value, name: str) -> None:
