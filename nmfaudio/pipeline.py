@@ -1006,8 +1006,7 @@ def separate(
         in :class:`SeparationSettings`.
     stft_config : STFTConfig, optional
         Default: the dictionaries' STFT, or without them frames of about 64 ms at the
-        mixture's rate, :meth:`STFTConfig.for_sample_rate` (512 / 128 at 8 kHz, 1024 / 256
-        at 22.05 kHz, 2048 / 512 at 44.1 kHz; Hann).
+        mixture's rate (:meth:`STFTConfig.for_sample_rate`: 1024 / 256 at 22.05 kHz).
     n_iter, tol, seed, dtype, callback, n_threads
         Passed to :func:`nmfaudio.factorization.nmf`.
 

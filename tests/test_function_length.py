@@ -12,7 +12,6 @@ LIMIT = 100
 # Functions their owners are still splitting (issue 8 hands them over); each is allowed
 # to stay long until it is split, and then this entry can go.
 PENDING = {
-    ("factorization", "nmf"): "issue 11 makes its checks declarative and splits it",
     ("convolutive", "nmfd"): "the NMFD module's owner",
 }
 
