@@ -39,6 +39,7 @@ def test_check_estimator_passes():
     check_estimator(NMF())  # raises on the first failed check
 
 
+@pytest.mark.slow  # scikit-learn's MU in float64 takes most of the time
 def test_librosa_decompose_is_no_worse_than_sklearn_mu_from_the_same_start(spectrogram):
     import librosa
     from sklearn.decomposition import NMF as SklearnNMF

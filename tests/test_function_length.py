@@ -24,15 +24,18 @@ def _tool():
 
 
 def test_the_tool_measures_spans(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.py").write_text("def f():\n" + "    pass\n" * 101)
     (tmp_path / "m.py").write_text(
         "def short():\n    return 1\n\n\nclass C:\n    def method(self):\n"
         + "        x = 1\n" * 120 + "        return x\n")
     lengths = {name: lines for _, name, lines in _tool().function_lengths(tmp_path)}
-    assert lengths == {"short": 2, "C.method": 122}
-    assert [name for _, name, _ in _tool().long_functions(100, tmp_path)] == ["C.method"]
+    assert lengths == {"short": 2, "C.method": 122, "f": 102}
+    assert [(module, name) for module, name, _ in _tool().long_functions(100, tmp_path)] == [
+        ("m", "C.method"), ("sub.deep", "f")]
 
 
 def test_no_function_over_100_lines():
     long = [(module, name, lines) for module, name, lines in _tool().long_functions(LIMIT)
             if (module, name) not in PENDING]
-    assert not long, "\n".join(f"nmfaudio/{m}.py {n}: {k} lines" for m, n, k in long)
+    assert not long, "\n".join(f"nmfaudio.{m} {n}: {k} lines" for m, n, k in long)

@@ -20,11 +20,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nmfaudio"
 
 
 def function_lengths(package: Path = PACKAGE) -> list:
-    """``(module, qualified name, lines)`` of every function and method in ``package``."""
+    """``(module, qualified name, lines)`` of every function and method in ``package``
+    and its subpackages (``module`` relative to it, e.g. ``"cli.core"``)."""
     found = []
-    for path in sorted(package.glob("*.py")):
+    for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        found.extend(_walk(tree, path.stem, prefix=""))
+        module = ".".join(path.relative_to(package).with_suffix("").parts)  # e.g. cli.core
+        found.extend(_walk(tree, module, prefix=""))
     return found
 
 
@@ -49,6 +51,6 @@ if __name__ == "__main__":
     limit = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     rows = long_functions(limit)
     for module, name, lines in rows:
-        print(f"{lines:5d}  nmfaudio/{module}.py  {name}")
+        print(f"{lines:5d}  nmfaudio.{module}  {name}")
     print(f"{len(rows)} function(s) over {limit} lines")
     sys.exit(1 if rows else 0)
