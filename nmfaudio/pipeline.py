@@ -1042,14 +1042,9 @@ def separate(
         l1_activations=l1_activations, stft=stft_config, on_rate_mismatch=on_rate_mismatch,
         temporal_weight=temporal_weight, init=init, channel_masks=channel_masks)
     original = _load_mixture(mixture, sample_rate)
-    if not settings.supervised and stft_config is None:
-        # frames of about 64 ms whatever the rate (a fixed 2048 is 256 ms at 8 kHz)
-        settings = replace(settings, stft=STFTConfig.for_sample_rate(original.sample_rate))
-    mix = _analysis_mixture(original, settings)
+    settings, mix = _prepare(original, settings, default_stft=stft_config is None,
+                             n_threads=n_threads)
     config = settings.stft
-    check_separation_memory(settings, mix.n_samples, mix.n_channels, what=f"separating {_label(mix)}",
-                            n_threads=n_threads, original_samples=(
-                                None if mix is original else original.n_samples))
     X = stft_transform(mix.samples, config)  # (C, F, T)
     separation = _separate_checked(X, settings, sample_rate=mix.sample_rate, n_iter=n_iter,
                                    tol=tol, seed=seed, dtype=dtype, callback=callback,
@@ -1107,6 +1102,20 @@ def check_separation_memory(settings: SeparationSettings, n_samples: int, n_chan
                                   "hop_length (stft_config), or a shorter excerpt"),
                   "nmf": component_advice, "grouping": component_advice}
     check_memory(estimate, what=what, advice=advice, available=available)
+
+
+def _prepare(original: "audio_io.Audio", settings: SeparationSettings, *, default_stft: bool,
+             n_threads: Optional[int]) -> tuple:
+    """:func:`separate`'s settings for this mixture, and the mixture at the rate the
+    separation runs at; refuses one shorter than a frame or too large for the memory."""
+    if not settings.supervised and default_stft:
+        # frames of about 64 ms whatever the rate (a fixed 2048 is 256 ms at 8 kHz)
+        settings = replace(settings, stft=STFTConfig.for_sample_rate(original.sample_rate))
+    mix = _analysis_mixture(original, settings)
+    check_separation_memory(settings, mix.n_samples, mix.n_channels, what=f"separating {_label(mix)}",
+                            n_threads=n_threads, original_samples=(
+                                None if mix is original else original.n_samples))
+    return settings, mix
 
 
 def _analysis_mixture(mix: "audio_io.Audio", settings: SeparationSettings) -> "audio_io.Audio":
