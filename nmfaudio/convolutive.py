@@ -300,7 +300,10 @@ def _initial_factors(Vw, W0, H0, K, L, init, rng, dtype):
 
     Random templates are drawn in the public (F, K, L) order; NNDSVDa gives each template
     the NNDSVDa column of V spread evenly over its L frames (so a smooth H reproduces the
-    NMF start), and the NNDSVDa activations.
+    NMF start), and the NNDSVDa activations. Random is the default because it finds
+    convolutive structure better: on the synthetic mixture of the tests (K = 3, L = 6)
+    random starts recovered V exactly from 3 of 3 seeds, NNDSVDa stalled at 33% relative
+    error.
     """
     F, T = Vw.shape
     mean_v = float(Vw.mean(dtype=np.float64))
@@ -336,24 +339,14 @@ def _initial_factors(Vw, W0, H0, K, L, init, rng, dtype):
 
 
 def nmfd(
-    V: np.ndarray,
-    n_components: Optional[int] = None,
-    n_frames: Optional[int] = None,
-    *,
-    beta: Union[float, str] = "kl",
-    templates: Optional[np.ndarray] = None,
+    V: np.ndarray, n_components: Optional[int] = None, n_frames: Optional[int] = None, *,
+    beta: Union[float, str] = "kl", templates: Optional[np.ndarray] = None,
     activations: Optional[np.ndarray] = None,
     fixed_templates: Union[bool, Sequence[int], np.ndarray] = False,
-    fixed_activations: bool = False,
-    l1_activations: float = 0.0,
-    n_iter: int = 200,
-    tol: float = 1e-4,
-    init: str = "random",
-    seed: Union[None, int, np.random.Generator] = None,
-    dtype=np.float32,
-    check_every: int = 10,
-    callback: Optional[Callable[[int, float], None]] = None,
-    n_threads: Optional[int] = None,
+    fixed_activations: bool = False, l1_activations: float = 0.0, n_iter: int = 200,
+    tol: float = 1e-4, init: str = "random", seed: Union[None, int, np.random.Generator] = None,
+    dtype=np.float32, check_every: int = 10,
+    callback: Optional[Callable[[int, float], None]] = None, n_threads: Optional[int] = None,
 ) -> NMFDResult:
     """Convolutive NMF: ``V ~ sum_tau W_tau shift_tau(H)`` by beta-divergence MM updates.
 
@@ -390,11 +383,8 @@ def nmfd(
     tol : float >= 0
         Stop when the relative decrease of the loss between two checks falls below it.
     init : {"random", "nndsvda"}
-        How to initialize what is not given: uniform random (default), or NNDSVDa of V
-        with each template's column spread evenly over its L frames, an NMF-like start.
-        Random is the default because it finds convolutive structure better: on the
-        synthetic mixture of the tests (K = 3, L = 6) random starts recovered V exactly
-        from 3 of 3 seeds, NNDSVDa stalled at 33% relative error.
+        What is not given starts uniform random (default), or from NNDSVDa of V spread
+        evenly over the L frames (see ``_initial_factors`` for why random is the default).
     seed : int, np.random.Generator or None
         Seed of the initialization; the same seed and n_threads give identical bits.
     dtype : np.float32 or np.float64
@@ -433,7 +423,23 @@ def nmfd(
     beta = parse_beta(beta)
     dtype = _check_options(n_iter, tol, l1_activations, init, seed, dtype, check_every,
                            callback, n_threads, fixed_activations)
-    l1 = float(l1_activations)
+    ctx = _setup(V, n_components, n_frames, templates, activations, fixed_templates,
+                 bool(fixed_activations), float(l1_activations), init, seed, dtype, beta)
+    W, H, l1 = ctx.W, ctx.H, ctx.l1
+    losses, its, converged = _iterate(ctx, n_iter, tol, check_every, callback, n_threads)
+    if not (np.isfinite(W).all() and np.isfinite(H).all()):
+        raise _overflow_error(beta, dtype, its[-1])
+    return NMFDResult(
+        templates=np.ascontiguousarray(W.transpose(0, 2, 1)), activations=H,
+        loss_history=np.asarray(losses, dtype=np.float64),
+        loss_iterations=np.asarray(its, dtype=np.int64),
+        n_iter=its[-1], converged=converged, beta=beta, l1_activations=l1,
+    )
+
+
+def _setup(V, n_components, n_frames, templates, activations, fixed_templates,
+           fixed_activations, l1, init, seed, dtype, beta) -> "_Context":
+    """The checked inputs, the working copy of V, the starting factors: the fit's context."""
     V_in, W0, H0, K, L = _check_shapes(V, n_components, n_frames, templates, activations)
     fixed = _fixed_mask(fixed_templates, W0, K)
     if fixed_activations and H0 is None:
@@ -441,8 +447,7 @@ def nmfd(
     if fixed_activations and l1 > 0:
         raise ParameterError("l1_activations penalizes activations; it has no effect when they are fixed")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-    Vw = V_in if V_in.dtype == dtype else V_in.astype(dtype)
+    Vw = V_in if V_in.dtype == dtype else V_in.astype(dtype)  # no copy when V has dtype
     mean_v = float(Vw.mean(dtype=np.float64))
     if mean_v <= 0.0:
         raise ParameterError("V is all zeros (silence): there is nothing to factorize")
@@ -452,19 +457,7 @@ def nmfd(
                    update_H=not fixed_activations, update_W=free.size > 0)
     if l1 > 0 and ctx.update_W:
         _normalize_free(W, H, free)
-    losses, its, converged = _iterate(ctx, n_iter, tol, check_every, callback, n_threads)
-    if not (np.isfinite(W).all() and np.isfinite(H).all()):
-        raise _overflow_error(beta, dtype, its[-1])
-    return NMFDResult(
-        templates=np.ascontiguousarray(W.transpose(0, 2, 1)),
-        activations=H,
-        loss_history=np.asarray(losses, dtype=np.float64),
-        loss_iterations=np.asarray(its, dtype=np.int64),
-        n_iter=its[-1],
-        converged=converged,
-        beta=beta,
-        l1_activations=l1,
-    )
+    return ctx
 
 
 def _iterate(ctx, n_iter, tol, check_every, callback, n_threads):
