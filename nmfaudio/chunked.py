@@ -184,6 +184,17 @@ class _Pass1:
                          beta=self.fits[0][3], l1_activations=self.fits[0][4])
 
 
+def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict):
+    """The NMF of the first pass: on the whole V (free templates), or the activations
+    gathered block by block (every template fixed). Returns (result, the whole
+    activations or None, "whole" or "blocks")."""
+    if first.W_fixed is None:
+        result = _factorize(first.V, settings, seed=seed, **nmf_args)
+        first.V = None  # the fit is done: V is not needed for the masks
+        return result, result.activations, "whole"
+    return first.result(), None, "blocks"
+
+
 def separate_stream(
     source,
     settings: SeparationSettings,
@@ -246,15 +257,7 @@ def separate_stream(
             report(i + 1, 2 * len(ranges), "analysis")
         if first.loudest <= 0:
             raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
-        if first.W_fixed is None:
-            result = _factorize(first.V, settings, seed=seed, **nmf_args)
-            first.V = None  # the fit is done: V is not needed for the masks
-            H_of = result.activations
-            fit_kind = "whole"
-        else:
-            result = first.result()
-            H_of = None
-            fit_kind = "blocks"
+        result, H_of, fit_kind = _fit(first, settings, seed, nmf_args)
         report(len(ranges), 2 * len(ranges), "fit")
         activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
         gains = None
@@ -405,6 +408,28 @@ class FileSeparation:
         return self.n_samples / self.sample_rate
 
 
+def _stream_to_writers(source, settings: SeparationSettings, paths, *, subtype: str,
+                       overwrite: bool, guard, chunk_frames: int, progress, nmf_args: dict):
+    """Run :func:`separate_stream` into one atomic writer per path; on any failure or
+    interruption every writer is aborted (nothing is left under a final name).
+    Returns (the StreamedSeparation, the writers' reports)."""
+    from . import audio as audio_io
+
+    writers = []
+    try:
+        for path in paths:
+            writers.append(_Guarded(audio_io.AudioWriter(
+                path, n_channels=source.n_channels, sample_rate=source.sample_rate,
+                subtype=subtype, on_clip="clip", overwrite=overwrite), guard))
+        result = separate_stream(source, settings, writers, sample_rate=source.sample_rate,
+                                 chunk_frames=chunk_frames, progress=progress, **nmf_args)
+        return result, tuple(writer.close() for writer in writers)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+
+
 def separate_to_files(
     mixture,
     paths: Sequence,
@@ -494,19 +519,10 @@ def separate_to_files(
     if settings.supervised and source.sample_rate != settings.sample_rate:
         return _separate_resampled(source, settings, paths, residual_path, subtype, overwrite,
                                    chunk_frames, progress, nmf_args, guard)
-    writers = []
-    try:
-        for path in paths:
-            writers.append(_Guarded(audio_io.AudioWriter(
-                path, n_channels=source.n_channels, sample_rate=source.sample_rate,
-                subtype=subtype, on_clip="clip", overwrite=overwrite), guard))
-        result = separate_stream(source, settings, writers, sample_rate=source.sample_rate,
-                                 chunk_frames=chunk_frames, progress=progress, **nmf_args)
-        reports = tuple(writer.close() for writer in writers)
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
+    result, reports = _stream_to_writers(source, settings, paths, subtype=subtype,
+                                         overwrite=overwrite, guard=guard,
+                                         chunk_frames=chunk_frames, progress=progress,
+                                         nmf_args=nmf_args)
     return FileSeparation(input=str(mixture), paths=tuple(paths), reports=reports,
                           residual_path=None, separation=result,
                           sample_rate=source.sample_rate, n_channels=source.n_channels,

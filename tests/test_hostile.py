@@ -137,10 +137,21 @@ class Outcome:
 
 MAIN = "import sys\nfrom nmfaudio.cli import main\nmain(sys.argv[1:])\n"
 
+_LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen([sys.executable, *sys.argv[1:]])
+_, status, usage = os.wait4(process.pid, 0)
+with open(os.environ["HOSTILE_USAGE_FILE"], "w") as handle:
+    handle.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
 
 def child(args, *, cwd: Path, code: str = MAIN, address_space: int | None = None,
-          file_size: int | None = None, timeout: float = 120, wait=None) -> Outcome:
-    """Run ``python -c code args`` and measure this child alone (os.wait4)."""
+          file_size: int | None = None, timeout: float = 120, wait=None,
+          measure: bool = False) -> Outcome:
+    """Run ``python -c code args`` and measure this child alone (os.wait4); with
+    ``measure``, through a launcher, so that the peak RSS is the command's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NMFAUDIO")}
     env.update(PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 
@@ -151,8 +162,17 @@ def child(args, *, cwd: Path, code: str = MAIN, address_space: int | None = None
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
 
     out_path, err_path = cwd / ".child-out", cwd / ".child-err"
+    command = [sys.executable, "-c", code, *map(str, args)]
+    usage_path = cwd / ".child-usage"
+    if measure:
+        # A child forked from this (large) pytest process starts with its resident set,
+        # and Linux keeps that high-water mark across exec: ru_maxrss would report
+        # pytest's size. A small launcher process runs the command and reports the
+        # usage of that grandchild alone.
+        command = [sys.executable, "-c", _LAUNCHER, *command[1:]]
+        env["HOSTILE_USAGE_FILE"] = str(usage_path)
     with open(out_path, "w+") as out, open(err_path, "w+") as err:
-        process = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=cwd,
+        process = subprocess.Popen(command, cwd=cwd,
                                    env=env, stdout=out, stderr=err, preexec_fn=limits)
         timer = threading.Timer(timeout, process.kill)
         timer.start()
@@ -166,8 +186,11 @@ def child(args, *, cwd: Path, code: str = MAIN, address_space: int | None = None
     stdout, stderr = out_path.read_text(), err_path.read_text()
     out_path.unlink()
     err_path.unlink()
-    return Outcome(process.returncode, stdout, stderr, usage.ru_maxrss / 1024,
-                   usage.ru_utime + usage.ru_stime)
+    rss_kb, cpu_s = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    if measure:
+        rss_kb, cpu_s = (float(x) for x in usage_path.read_text().split())
+        usage_path.unlink()
+    return Outcome(process.returncode, stdout, stderr, rss_kb / 1024, cpu_s)
 
 
 @pytest.fixture
@@ -528,7 +551,7 @@ def _refused_quickly(outcome: Outcome, *needles) -> None:
 def test_memory_hop_1_is_refused(tmp_path):
     mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
     outcome = child(["separate", mix, "-o", tmp_path / "out", "--hop", "1"], cwd=tmp_path,
-                    address_space=AS_LIMIT)
+                    address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "--hop")
     assert not (tmp_path / "out").exists()
 
@@ -536,7 +559,7 @@ def test_memory_hop_1_is_refused(tmp_path):
 def test_memory_100000_components_is_refused(tmp_path):
     mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
     outcome = child(["separate", mix, "-o", tmp_path / "out", "-k", "100000"], cwd=tmp_path,
-                    address_space=AS_LIMIT)
+                    address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "--components")
     assert not (tmp_path / "out").exists()
 
@@ -544,7 +567,7 @@ def test_memory_100000_components_is_refused(tmp_path):
 def test_memory_learn_100000_templates_is_refused(tmp_path):
     mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
     outcome = child(["learn", "big", mix, "-k", "100000", "-o", tmp_path / "big.npz"],
-                    cwd=tmp_path, address_space=AS_LIMIT)
+                    cwd=tmp_path, address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "-k 100000")
     assert not (tmp_path / "big.npz").exists()
 
@@ -563,7 +586,7 @@ def three_hours_of_dc(tmp_path_factory):
 def test_memory_three_hours_of_dc_is_refused(tmp_path, three_hours_of_dc):
     before = digest(three_hours_of_dc)
     outcome = child(["separate", three_hours_of_dc, "-o", tmp_path / "out"], cwd=tmp_path,
-                    address_space=AS_LIMIT)
+                    address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "dc.flac")
     assert not (tmp_path / "out").exists()
     assert digest(three_hours_of_dc) == before
@@ -617,7 +640,7 @@ def test_memory_deflate_bomb_dictionary_is_refused(tmp_path, monkeypatch):
     mix = write_mix(tmp_path / "in" / "mix.wav")
     before = digest(mix, bomb)
     outcome = child(["separate", mix, "--dict", bomb, "-o", tmp_path / "out"], cwd=tmp_path,
-                    address_space=AS_LIMIT)
+                    address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "bomb.npz")
     assert not (tmp_path / "out").exists()
     assert digest(mix, bomb) == before
