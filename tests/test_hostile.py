@@ -414,11 +414,13 @@ def test_signal_while_writing_leaves_nothing(work, sig):
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_signal_during_the_nmf_leaves_nothing(work, sig):
     tmp_path, mix, out = work
+    before = digest(mix)
     outcome = child(["separate", mix, "-o", out, *FAST], cwd=tmp_path,
                     code=SIGNAL_IN_NMF.format(sig=sig))
     assert outcome.code == 130
     one_line(outcome.stderr, "interrupted")
     assert not out.exists() and not leftovers(tmp_path)
+    assert digest(mix) == before
 
 
 def test_sigterm_with_parallel_jobs_leaves_nothing(work):
@@ -550,26 +552,32 @@ def _refused_quickly(outcome: Outcome, *needles) -> None:
 
 def test_memory_hop_1_is_refused(tmp_path):
     mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
+    before = digest(mix)
     outcome = child(["separate", mix, "-o", tmp_path / "out", "--hop", "1"], cwd=tmp_path,
                     address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "--hop")
     assert not (tmp_path / "out").exists()
+    assert digest(mix) == before
 
 
 def test_memory_100000_components_is_refused(tmp_path):
     mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
+    before = digest(mix)
     outcome = child(["separate", mix, "-o", tmp_path / "out", "-k", "100000"], cwd=tmp_path,
                     address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "--components")
     assert not (tmp_path / "out").exists()
+    assert digest(mix) == before
 
 
 def test_memory_learn_100000_templates_is_refused(tmp_path):
     mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
+    before = digest(mix)
     outcome = child(["learn", "big", mix, "-k", "100000", "-o", tmp_path / "big.npz"],
                     cwd=tmp_path, address_space=AS_LIMIT, measure=True)
     _refused_quickly(outcome, "-k 100000")
     assert not (tmp_path / "big.npz").exists()
+    assert digest(mix) == before
 
 
 @pytest.fixture(scope="module")
