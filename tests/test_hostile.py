@@ -854,20 +854,24 @@ def test_nan_samples_are_refused(tmp_path):
     samples[0, 100] = np.nan
     mix = tmp_path / "nan.wav"
     sf.write(str(mix), samples.T, RATE, subtype="FLOAT")
+    before = digest(mix)
     code, _, err = run("separate", mix, "-o", tmp_path / "out", *FAST)
     assert code == 1
     one_line(err, "nan.wav", "NaN")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+    assert digest(mix) == before
 
 
 @pytest.mark.parametrize("beta", ["kl", "is"])
 def test_silence_is_refused(tmp_path, beta):
     mix = tmp_path / "silence.wav"
     sf.write(str(mix), np.zeros(RATE, np.float32), RATE)
+    before = digest(mix)
     code, _, err = run("separate", mix, "-o", tmp_path / "out", "--beta", beta, *FAST)
     assert code == 1
     one_line(err, "silence.wav", "silent")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+    assert digest(mix) == before
 
 
 @pytest.mark.parametrize("beta", ["kl", "is"])
@@ -876,10 +880,12 @@ def test_almost_silence_adds_up_without_nan(tmp_path, beta):
     samples[RATE // 2] = PCM_STEP  # one step of a 16-bit file in a second of silence
     mix = tmp_path / "quiet.wav"
     sf.write(str(mix), samples, RATE, subtype="PCM_16")
+    before = digest(mix)
     code, _, err = run("separate", mix, "-o", tmp_path / "out", "--beta", beta, "--float32",
                        *FAST)
     assert code == 0, err
     adds_up(tmp_path / "out" / "quiet", mix)
+    assert digest(mix) == before and not leftovers(tmp_path)
 
 
 def test_input_that_is_a_folder(tmp_path):
