@@ -309,14 +309,7 @@ def load(path, *, sample_rate: int | None = None, allow_silent: bool = False) ->
     target_rate = None if sample_rate is None else _check_sample_rate(sample_rate)
     if not isinstance(allow_silent, (bool, np.bool_)):
         raise ParameterError(f"allow_silent must be True or False, got {allow_silent!r}")
-    if not os.path.exists(path):
-        raise AudioFileError(f"{path!r}: file does not exist; check the path")
-    if os.path.isdir(path):
-        raise AudioFileError(f"{path!r} is a directory, not an audio file; pass a file in it")
-    if not os.access(path, os.R_OK):
-        # libsndfile would only say "System error", which reads like a corrupt file.
-        raise AudioFileError(f"{path!r} cannot be read: permission denied")
-
+    _check_readable(path)
     _check_decoded_size(path, target_rate)
     samples, native_rate = _read(path)
     _warn_if_cut_short(path, samples.shape[1], native_rate)
@@ -757,11 +750,14 @@ class AudioReader:
 
 
 def _check_readable(path: str) -> None:
+    """Refuse a missing path, a folder or an unreadable file, naming it (load and the
+    block reader share these checks)."""
     if not os.path.exists(path):
         raise AudioFileError(f"{path!r}: file does not exist; check the path")
     if os.path.isdir(path):
         raise AudioFileError(f"{path!r} is a directory, not an audio file; pass a file in it")
     if not os.access(path, os.R_OK):
+        # libsndfile would only say "System error", which reads like a corrupt file.
         raise AudioFileError(f"{path!r} cannot be read: permission denied")
 
 
