@@ -133,11 +133,11 @@ class _Pass1:
         self.W_fixed = fixed_templates(settings)
         self.loudest = 0.0
         if self.W_fixed is None:
-            self.V = np.empty((F, T), dtype=np.float32)
+            self.V = np.empty((F, T), dtype=np.float32, order="F")  # as spectrogram() returns
         else:
             self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
             self.fit_frames = _pipeline.FIT_FRAMES
-            self.block = np.empty((F, min(self.fit_frames, T)), dtype=np.float32)
+            self.block = np.empty((F, min(self.fit_frames, T)), dtype=np.float32, order="F")
             self.filled = 0  # frames of the current block received
             self.H = _SpilledActivations(self.W_fixed.shape[1], dtype)
             self.H_stat = np.empty((self.W_fixed.shape[1], self.frames.size), dtype=dtype)

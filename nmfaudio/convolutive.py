@@ -84,6 +84,7 @@ from .factorization import (
     _INITS,
     _Workers,
     _bisect_surrogate_root,
+    _balanced_width,
     _block_width,
     _check_nonnegative,
     _column_mask,
@@ -93,6 +94,7 @@ from .factorization import (
     _nndsvda,
     _numer_denom,
     _overflow_error,
+    _raise_to_gamma,
     _random_factor,
     parse_beta,
 )
@@ -464,9 +466,10 @@ def _iterate(ctx, n_iter, tol, check_every, callback, n_threads):
     """The iterations; returns (losses, iterations at which they were taken, converged)."""
     F, T = ctx.Vw.shape
     width = _block_width(F, T, ctx.Vw.dtype.itemsize)
+    n_lanes = _n_lanes(n_threads, -(-T // width))
+    width = _balanced_width(T, width, n_lanes)
     ctx.starts = list(range(0, T, width))
     ctx.width = width
-    n_lanes = _n_lanes(n_threads, len(ctx.starts))
     lanes = [_Lane(ctx.starts[i::n_lanes], ctx) for i in range(n_lanes)]
     losses: list = []
     its: list = []
@@ -698,8 +701,7 @@ class _Lane:
             denom += (ctx.l1 * ctx.c)[:, None]
         np.maximum(denom, np.finfo(denom.dtype).tiny, out=denom)
         numer /= denom
-        if ctx.gamma != 1.0:
-            np.power(numer, ctx.gamma, out=numer)
+        _raise_to_gamma(numer, ctx.gamma)
         H[:, a:b] *= numer
         return loss
 
@@ -754,9 +756,7 @@ def _update_templates(ctx, num, den) -> None:
     A = np.maximum(ctx.kl_den_w[None, :] if beta == 1.0 else den, tiny)
     B = num
     if not l1:
-        factor = (B / A).astype(W.dtype, copy=False)
-        if gamma != 1.0:
-            np.power(factor, gamma, out=factor)
+        factor = _raise_to_gamma((B / A).astype(W.dtype, copy=False), gamma)
     else:
         w0 = W_flat[:, ctx.flat_free].astype(np.float64)
         s = np.tile(H[free].sum(axis=1, dtype=np.float64), ctx.L)  # ||h_k||_1, lag-major

@@ -415,7 +415,9 @@ def spectrogram(X, *, power: float = 1.0) -> np.ndarray:
     V : np.ndarray [shape=(F, T), nonnegative real]
         ``|X| ** power``, averaged over channels for ``(C, F, T)`` input (so stereo and
         mono versions of a recording give comparable scales). ``float32`` for
-        ``complex64`` input, ``float64`` for ``complex128``.
+        ``complex64`` input, ``float64`` for ``complex128``. In Fortran order, as
+        ``np.abs(librosa.stft(y))`` is: :func:`nmfaudio.factorization.nmf` reads its
+        column blocks in place.
 
     Raises
     ------
@@ -438,6 +440,11 @@ def spectrogram(X, *, power: float = 1.0) -> np.ndarray:
             f"X must have shape (F, T) or (C, F, T), got shape {X.shape}; "
             "reshape extra leading axes into channels first"
         )
+    # V is returned in Fortran order (each frame's spectrum contiguous), the layout in
+    # which the NMF core reads column blocks in place (nmfaudio.factorization._Lane).
+    out = np.empty(X.shape[-2:], dtype=X.real.dtype, order="F")
+    if X.ndim == 2 and power == 1:
+        return np.abs(X, out=out)
     if power == 2:
         # Skips the square root that np.abs would compute only for it to be squared.
         V = X.real**2 + X.imag**2
@@ -446,8 +453,9 @@ def spectrogram(X, *, power: float = 1.0) -> np.ndarray:
         if power != 1:
             V **= power  # np.abs returned a new array, so in place is safe
     if V.ndim == 3:
-        V = V.mean(axis=0, dtype=V.dtype)
-    return np.ascontiguousarray(V)
+        return np.mean(V, axis=0, dtype=V.dtype, out=out)
+    np.copyto(out, V)
+    return out
 
 
 # --------------------------------------------------------------------------- axes

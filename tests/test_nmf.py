@@ -384,6 +384,27 @@ def test_fortran_ordered_input_gives_the_same_factors():
     np.testing.assert_allclose(f.H, c.H, rtol=1e-5)
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_layouts_and_blocks_agree_with_silent_blocks(monkeypatch, beta, n_threads):
+    """C and F order, several blocks, some of them silent (floored for IS, read in place
+    elsewhere): the same factors and losses as one C-ordered block."""
+    import importlib
+
+    core = importlib.import_module("nmfaudio.factorization")
+    V = low_rank(30, 500, 3, noise=0.1)
+    V[:, 70:140] = 0.0  # one block that needs the IS floor, next to blocks that do not
+    V[5, 300] = 0.0
+    whole = nmf(V, 3, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64, n_threads=1)
+    monkeypatch.setattr(core, "_BLOCK_BYTES", 30 * 8 * 64)  # 64-column blocks
+    for layout in (np.ascontiguousarray, np.asfortranarray):
+        run = nmf(layout(V), 3, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64,
+                  n_threads=n_threads)
+        np.testing.assert_allclose(run.W, whole.W, rtol=1e-9, atol=1e-300)
+        np.testing.assert_allclose(run.H, whole.H, rtol=1e-9, atol=1e-300)
+        np.testing.assert_allclose(run.loss_history, whole.loss_history, rtol=1e-11)
+
+
 @pytest.mark.parametrize("seed", [-1, 1.5, "a"])
 def test_bad_seed_is_a_parameter_error(seed):
     with pytest.raises(ParameterError, match="seed"):
@@ -426,3 +447,20 @@ def test_float_overflow_is_an_error_not_nan(beta, scale):
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes
         with pytest.raises(ParameterError, match="float64"):
             nmf(V, 5, beta=beta, n_iter=50, seed=0)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 2e-4)])
+def test_fused_is_kernel_matches_numpy(monkeypatch, dtype, rtol):
+    """The numba kernel for IS (floor, 1/WH and V/WH^2 in one pass) and the numpy passes
+    it replaces give the same fit; float32 differs by the kernel's float64 products."""
+    import nmfaudio._kernels as kernels
+
+    assert kernels.is_ratios() is not None, "numba (a dependency of librosa) should compile the kernel"
+    V = low_rank(40, 300, 3, noise=0.1)
+    V[:, :20] = 0.0  # the floor matters
+    fused = nmf(V, 3, beta="is", n_iter=30, tol=0, seed=0, dtype=dtype)
+    monkeypatch.setattr(kernels, "is_ratios", lambda: None)
+    plain = nmf(V, 3, beta="is", n_iter=30, tol=0, seed=0, dtype=dtype)
+    np.testing.assert_allclose(fused.W, plain.W, rtol=rtol)
+    np.testing.assert_allclose(fused.H, plain.H, rtol=rtol, atol=1e-30)
+    np.testing.assert_allclose(fused.loss_history, plain.loss_history, rtol=rtol)
