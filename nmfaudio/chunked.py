@@ -64,7 +64,8 @@ class StreamedSeparation:
     n_chunks : int
         Chunks of ``chunk_frames`` frames each pass read.
     fit : str
-        ``"whole"`` (one NMF of all of V) or ``"blocks"`` (fixed templates, activations
+        ``"whole"`` (one NMF of all of V), ``"online"`` (templates learned online, then
+        activations by blocks) or ``"blocks"`` (fixed templates, activations
         per :data:`nmfaudio.pipeline.FIT_FRAMES` frames).
     """
 
@@ -125,12 +126,13 @@ class _Pass1:
     """What the first pass keeps: V (or the block fits), and |X| at the stat frames."""
 
     def __init__(self, source, settings: SeparationSettings, T: int, dtype, fit_args: dict,
-                 seed) -> None:
+                 seed, templates: Optional[np.ndarray] = None) -> None:
         C, F = source.n_channels, settings.stft.n_bins
         self.settings, self.T, self.fit_args = settings, T, fit_args
         self.frames = stat_frames(T)
         self.magnitudes = np.zeros((C, F, self.frames.size if C > 1 else 0), dtype=np.float32)
-        self.W_fixed = fixed_templates(settings)
+        # templates: learned online (fit="online"); then fitted by blocks as if supervised
+        self.W_fixed = fixed_templates(settings) if templates is None else templates
         self.loudest = 0.0
         if self.W_fixed is None:
             self.V = np.empty((F, T), dtype=np.float32, order="F")  # as spectrogram() returns
@@ -184,6 +186,92 @@ class _Pass1:
                          beta=self.fits[0][3], l1_activations=self.fits[0][4])
 
 
+#: Above this size of V (float32), unsupervised templates are learned online: 1 GiB is
+#: about 49 minutes of audio at 44.1 kHz with the default STFT (n_fft 2048, hop 512).
+#: A fixed size rather than the memory available, so that a recording gets the same
+#: result on every machine (a Dask worker, a laptop).
+ONLINE_V_BYTES = 1 << 30
+
+_FIT_MODES = ("auto", "whole", "online")
+
+
+def fit_mode(settings: SeparationSettings, n_frames: int, fit: str = "auto") -> str:
+    """How the model is fitted: "blocks" (every template fixed: each block's activations
+    on their own), "whole" (the NMF of the whole V) or "online" (templates learned from
+    batches of frames, :class:`nmfaudio.online.OnlineNMF`, then fitted by blocks).
+
+    ``fit="auto"`` learns online where V would take more than :data:`ONLINE_V_BYTES`.
+    """
+    if fit not in _FIT_MODES:
+        raise ParameterError(f"fit must be one of {', '.join(_FIT_MODES)}, got {fit!r}")
+    if fixed_templates(settings) is not None:
+        return "blocks"
+    if settings.supervised:  # free templates beside fixed ones: the whole V
+        if fit == "online":
+            raise ParameterError("fit='online' learns every template; it does not combine "
+                                 "with dictionaries (use fit='whole' or 'auto')")
+        return "whole"
+    if fit == "auto":
+        return "online" if 4 * settings.stft.n_bins * n_frames > ONLINE_V_BYTES else "whole"
+    return fit
+
+
+def _learn_online(source, settings: SeparationSettings, ranges, seed, nmf_args: dict,
+                  report) -> np.ndarray:
+    """A pass over the recording that learns the templates from batches of
+    :data:`~nmfaudio.pipeline.FIT_FRAMES` frames (nmfaudio.online)."""
+    from .online import OnlineNMF
+
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    model = OnlineNMF(settings.n_components, beta=settings.beta, seed=rng,
+                      l1_activations=settings.l1_activations,
+                      dtype=nmf_args.get("dtype", np.float32))
+    F, width = settings.stft.n_bins, _pipeline.FIT_FRAMES
+    batch = np.empty((F, width), dtype=np.float32, order="F")
+    filled = 0
+    for i, (t0, t1) in enumerate(ranges):
+        Vc = spectrogram(stft_frames(source, settings.stft, t0, t1),
+                         power=settings.spectrogram_power)
+        done = 0
+        while done < Vc.shape[1]:
+            take = min(width - filled, Vc.shape[1] - done)
+            batch[:, filled:filled + take] = Vc[:, done:done + take]
+            filled, done = filled + take, done + take
+            if filled == width:
+                model.partial_fit(batch)
+                filled = 0
+        report(i + 1)
+    if filled:
+        model.partial_fit(batch[:, :filled])
+    if model.templates is None:
+        raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
+    return model.templates
+
+
+def _analysis(source, settings: SeparationSettings, ranges, T: int, mode: str, seed,
+              nmf_args: dict, report) -> "_Pass1":
+    """The learning pass (online only), then pass 1; ``report(done, stage)`` after every
+    chunk. Raises AudioFileError for a silent recording."""
+    templates = None
+    if mode == "online":
+        templates = _learn_online(source, settings, ranges, seed, nmf_args,
+                                  lambda i: report(i, "learning"))
+    first = _Pass1(source, settings, T, nmf_args.get("dtype", np.float32), nmf_args, seed,
+                   templates=templates)
+    try:
+        offset = len(ranges) if mode == "online" else 0
+        for i, (t0, t1) in enumerate(ranges):
+            first.add(t0, stft_frames(source, settings.stft, t0, t1))
+            report(offset + i + 1, "analysis")
+        if first.loudest <= 0:
+            raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
+    except BaseException:
+        if first.W_fixed is not None:
+            first.H.close()
+        raise
+    return first
+
+
 def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict):
     """The NMF of the first pass: on the whole V (free templates), or the activations
     gathered block by block (every template fixed). Returns (result, the whole
@@ -204,6 +292,7 @@ def separate_stream(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     progress: Optional[Callable[[int, int, str], None]] = None,
     seed=0,
+    fit: str = "auto",
     **nmf_args,
 ) -> StreamedSeparation:
     """Separate the audio of ``source`` chunk by chunk, writing each source to a sink.
@@ -224,8 +313,13 @@ def separate_stream(
     chunk_frames : int > 0
         STFT frames per chunk; only memory and speed depend on it, not the result.
     progress : callable(done, total, stage), optional
-        Called after every chunk of each pass (stage "analysis", then "synthesis") and
-        at the fit (stage "fit"); ``total`` counts the chunks of both passes.
+        Called after every chunk of each pass (stage "learning" when the templates are
+        learned online, "analysis", then "synthesis") and at the fit (stage "fit");
+        ``total`` counts the chunks of all passes.
+    fit : {"auto", "whole", "online"}
+        Unsupervised: the NMF of the whole V (in memory), or templates learned online in
+        a pass of their own (:class:`nmfaudio.online.OnlineNMF`), then activations by
+        blocks. "auto": online where V would exceed :data:`ONLINE_V_BYTES`.
     seed, **nmf_args
         ``n_iter``, ``tol``, ``dtype``, ``callback``, ``n_threads`` of the NMF.
 
@@ -246,19 +340,19 @@ def separate_stream(
             f"{_label(source)} is {source.n_samples} samples long, shorter than one STFT "
             f"frame (n_fft={config.n_fft}); use a longer recording or a smaller n_fft")
     T = n_frames(source.n_samples, config)
+    mode = fit_mode(settings, T, fit)
     ranges = chunk_ranges(T, chunk_frames)
-    report = progress or (lambda done, total, stage: None)
-    dtype = nmf_args.get("dtype", np.float32)
-    first = _Pass1(source, settings, T, dtype, nmf_args, seed)
+    done_before = len(ranges) if mode == "online" else 0  # the learning pass
+    total = done_before + 2 * len(ranges)
+    say = progress or (lambda done, total, stage: None)
+    report = lambda done, stage: say(done, total, stage)  # noqa: E731
+    first = None
     limit = _one_blas_thread()
     try:
-        for i, (t0, t1) in enumerate(ranges):
-            first.add(t0, stft_frames(source, config, t0, t1))
-            report(i + 1, 2 * len(ranges), "analysis")
-        if first.loudest <= 0:
-            raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
+        first = _analysis(source, settings, ranges, T, mode, seed, nmf_args, report)
         result, H_of, fit_kind = _fit(first, settings, seed, nmf_args)
-        report(len(ranges), 2 * len(ranges), "fit")
+        fit_kind = "online" if mode == "online" else fit_kind
+        report(done_before + len(ranges), "fit")
         activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
         gains = None
         if uses_spatial(settings, source.n_channels):
@@ -279,10 +373,10 @@ def separate_stream(
                 return source_masks(models, mask_power=settings.mask_power,
                                     n_channels=X.shape[0], gains=gains)[1]
         _synthesize(source, settings, sinks, ranges, T, masks_of,
-                    lambda i: report(len(ranges) + i, 2 * len(ranges), "synthesis"))
+                    lambda i: report(done_before + len(ranges) + i, "synthesis"))
     finally:
         limit.restore_original_limits()
-        if first.W_fixed is not None:
+        if first is not None and first.W_fixed is not None:
             first.H.close()
     return StreamedSeparation(
         source_names=settings.source_names, groups=groups, channel_gains=gains,
@@ -446,6 +540,7 @@ def separate_to_files(
     dtype=np.float32,
     callback=None,
     n_threads: Optional[int] = None,
+    fit: str = "auto",
     **settings_args,
 ) -> FileSeparation:
     """Separate an audio file into one file per source, in bounded memory.
@@ -463,8 +558,7 @@ def separate_to_files(
         One output file per source, in the order of the sources (dictionary names, then
         ``"other"``; or ``source1``, ``source2``...). Their folders must exist.
     residual_path : str or os.PathLike, optional
-        Where to write the residual of a resampled supervised separation (what the
-        dictionaries' rate cannot carry); nothing is written there otherwise.
+        The residual of a resampled supervised separation (else nothing is written).
     subtype : {"FLOAT", "PCM_16", "PCM_24"}
         Sample encoding. FLOAT (default) keeps the sources exactly, so that they add
         up to the mixture; integer subtypes clip samples beyond full scale (counted in
@@ -480,6 +574,8 @@ def separate_to_files(
         there: an exception inside libsndfile's I/O would be lost).
     seed, n_iter, tol, dtype, callback, n_threads
         Of the NMF, as in :func:`nmfaudio.separate`.
+    fit : {"auto", "whole", "online"}
+        Unsupervised: see :func:`separate_stream` (auto: online above ~49 min at 44.1 kHz).
     **settings_args
         The separation's settings, as in :func:`nmfaudio.separate` (``dictionaries``,
         ``n_sources``, ``mask_power``, ``on_rate_mismatch``...).
@@ -514,6 +610,7 @@ def separate_to_files(
     source = audio_io.open_source(mixture)
     if blind_default_stft:  # as separate(): frames of about 64 ms whatever the rate
         settings = replace(settings, stft=STFTConfig.for_sample_rate(source.sample_rate))
+    fit_mode(settings, 0, fit)  # checks fit before anything is read
     nmf_args = dict(seed=seed, n_iter=n_iter, tol=tol, dtype=dtype, callback=callback,
                     n_threads=n_threads)
     if settings.supervised and source.sample_rate != settings.sample_rate:
@@ -522,7 +619,7 @@ def separate_to_files(
     result, reports = _stream_to_writers(source, settings, paths, subtype=subtype,
                                          overwrite=overwrite, guard=guard,
                                          chunk_frames=chunk_frames, progress=progress,
-                                         nmf_args=nmf_args)
+                                         nmf_args=dict(nmf_args, fit=fit))
     return FileSeparation(input=str(mixture), paths=tuple(paths), reports=reports,
                           residual_path=None, separation=result,
                           sample_rate=source.sample_rate, n_channels=source.n_channels,

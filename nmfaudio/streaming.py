@@ -30,7 +30,7 @@ from typing import Iterator, Protocol, Tuple
 import numpy as np
 
 from .errors import ParameterError
-from .spectral import STFTConfig, _check_config
+from .spectral import STFTConfig, _check_config, window_values
 
 __all__ = [
     "SampleSource",
@@ -98,9 +98,7 @@ def chunk_ranges(total: int, chunk: int) -> list:
 
 def _analysis_window(config: STFTConfig) -> np.ndarray:
     """The STFT window as librosa applies it: float64, shape=(n_fft, 1)."""
-    import scipy.signal
-
-    return scipy.signal.get_window(config.window, config.n_fft, fftbins=True)[:, None]
+    return window_values(config.window, config.n_fft)[:, None]
 
 
 #: Frames transformed at once inside :func:`stft_frames`: bounds its float64 temporaries
@@ -173,8 +171,6 @@ class OverlapAdd:
     """
 
     def __init__(self, config: STFTConfig, *, n_frames: int, length: int, shape=()) -> None:
-        import scipy.signal
-
         self.config = _check_config(config)
         hop, n_fft, pad = config.hop_length, config.n_fft, _pad(config)
         if length < 1 or n_frames < 1:
@@ -183,7 +179,7 @@ class OverlapAdd:
         # librosa.istft(length=...) drops the frames that lie wholly beyond the output
         self.n_used = min(int(n_frames), math.ceil(padded_length / hop))
         self.n_frames, self.length, self.shape = int(n_frames), int(length), tuple(shape)
-        window = scipy.signal.get_window(config.window, n_fft, fftbins=True)
+        window = window_values(config.window, n_fft)
         self._window = window.astype(np.float32)[:, None]
         self._win_sq = (window ** 2).astype(np.float32)
         self._pad = pad

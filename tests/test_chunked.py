@@ -139,3 +139,64 @@ def test_blind_default_stft_follows_the_rate_as_in_memory(tmp_path):
     reference = separate(MONO, n_sources=2, n_iter=20)
     sources, _ = streamed(tmp_path, MONO, reference.source_names, 11, n_sources=2, n_iter=20)
     np.testing.assert_allclose(sources, reference.sources, rtol=0, atol=1e-5)
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Online learning in batches of 128 frames, so that the fixtures give several."""
+    monkeypatch.setattr(pipeline, "FIT_FRAMES", 128)
+
+
+def test_online_fit_streams_adds_up_and_reports_its_passes(tmp_path, small_batches):
+    mixture = load(STEREO).samples
+    calls = []
+    sources, result = streamed(tmp_path, STEREO, ["a", "b", "c"], 50, n_sources=3,
+                               stft_config=CONFIG, fit="online", n_iter=20,
+                               progress=lambda done, total, stage: calls.append((done, total, stage)))
+    assert result.separation.fit == "online"
+    assert np.abs(sources.sum(axis=0) - mixture).max() < 1e-6
+    assert np.isfinite(sources).all() and np.abs(sources).max() > 0
+    stages = [c[2] for c in calls]
+    assert stages[0] == "learning" and "analysis" in stages and stages[-1] == "synthesis"
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and done[-1] == calls[-1][1]
+    assert calls[-1][1] == 3 * result.separation.n_chunks
+
+
+def test_online_fit_is_deterministic_and_does_not_depend_on_the_chunks(tmp_path, small_batches):
+    a, _ = streamed(tmp_path, MONO, ["a", "b"], 50, tag="x", n_sources=2, stft_config=CONFIG,
+                    fit="online", n_iter=20)
+    b, _ = streamed(tmp_path, MONO, ["a", "b"], 50, tag="y", n_sources=2, stft_config=CONFIG,
+                    fit="online", n_iter=20)
+    c, _ = streamed(tmp_path, MONO, ["a", "b"], 7, n_sources=2, stft_config=CONFIG,
+                    fit="online", n_iter=20)
+    assert np.array_equal(a, b)
+    np.testing.assert_allclose(c, a, atol=1e-5)
+
+
+def test_auto_learns_online_only_above_the_size(tmp_path, monkeypatch):
+    from nmfaudio import chunked
+
+    _, whole = streamed(tmp_path, MONO, ["a", "b"], 50, tag="w", n_sources=2,
+                        stft_config=CONFIG, n_iter=5)
+    assert whole.separation.fit == "whole"
+    monkeypatch.setattr(chunked, "ONLINE_V_BYTES", 1000)  # V of the fixture is larger
+    _, online = streamed(tmp_path, MONO, ["a", "b"], 50, tag="o", n_sources=2,
+                         stft_config=CONFIG, n_iter=5)
+    assert online.separation.fit == "online"
+
+
+def test_fit_modes_are_checked(tmp_path, dictionaries):
+    from nmfaudio.chunked import fit_mode
+    from nmfaudio.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="fit must be one of"):
+        separate_to_files(MONO, [tmp_path / "a.wav", tmp_path / "b.wav"], n_sources=2,
+                          fit="fast")
+    assert not any(tmp_path.iterdir())
+    fixed = pipeline.separation_settings(dictionaries=dictionaries)
+    assert fit_mode(fixed, 10**9, "online") == "blocks"  # every template is fixed already
+    partly = pipeline.separation_settings(dictionaries=dictionaries, n_free=2)
+    assert fit_mode(partly, 10**9) == "whole"
+    with pytest.raises(ParameterError, match="online"):
+        fit_mode(partly, 100, "online")

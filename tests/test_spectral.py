@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,32 @@ def test_axes_reject_bad_rates(rate):
 def test_times_rejects_bad_frame_count():
     with pytest.raises(ParameterError, match="n_frames"):
         times(-1, 8000, STFTConfig())
+
+
+def test_the_built_in_hann_window_is_scipys_to_the_bit_and_always_nola():
+    """spectral.window_values computes "hann" without importing scipy.signal (start-up);
+    it must be exactly scipy's, and satisfy NOLA wherever STFTConfig skips the check."""
+    import scipy.signal
+
+    from nmfaudio.spectral import window_values
+
+    for n_fft in list(range(2, 300)) + [511, 512, 1024, 2048, 4096]:
+        ours = window_values("hann", n_fft)
+        assert np.array_equal(ours, scipy.signal.get_window("hann", n_fft, fftbins=True)), n_fft
+        for hop in sorted({1, max(1, n_fft // 4), n_fft // 2} - {0}):
+            assert scipy.signal.check_NOLA(ours, n_fft, n_fft - hop), (n_fft, hop)
+    assert np.array_equal(window_values("hamming", 64),
+                          scipy.signal.get_window("hamming", 64, fftbins=True))
+
+
+def test_a_default_separation_does_not_import_scipy_signal():
+    import subprocess
+    import sys
+
+    code = ("import sys; from nmfaudio.spectral import STFTConfig; from nmfaudio import streaming;"
+            "c = STFTConfig(); streaming._analysis_window(c);"
+            "print('scipy.signal' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

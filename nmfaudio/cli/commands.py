@@ -220,6 +220,8 @@ def _report_file(result: dict, *, verbose: bool, quiet: bool) -> None:
         if result["plot"]:
             extras += " + separation.png"
         state = ", converged" if result["converged"] else ""
+        if result.get("fit") == "online":  # chosen from the size: say so
+            state += ", templates learned online (a long recording)"
         click.echo(f"{result.get('label', result['input'])} -> {result['output_dir']}{os.sep}: "
                    f"{names}{extras} ({result['iterations']} iterations{state}, "
                    f"{result['seconds']:.1f} s)")

@@ -242,12 +242,14 @@ def _check_streamed_memory(job, settings, n_samples, seconds, model, out, availa
     """Chunk by chunk, only V (when some templates are learned), the NMF's factors and
     the grouping grow with the recording; the rest is a chunk's worth."""
     from .._budget import nmf_estimate
+    from ..chunked import fit_mode
     from ..factorization import parse_beta, usable_cores
     from ..pipeline import FIT_FRAMES
 
     F, K = settings.stft.n_bins, settings.n_components
     frames = 1 + n_samples // settings.stft.hop_length
-    learned = not settings.supervised or bool(settings.n_free)
+    # online: templates from batches of FIT_FRAMES frames, then fitted by blocks
+    learned = fit_mode(settings, frames) == "whole"
     v_bytes = 4 * F * frames if learned else 0
     model_bytes = nmf_estimate(F, frames if learned else min(frames, FIT_FRAMES), K,
                                n_free=settings.n_free if settings.supervised else None,
@@ -332,7 +334,7 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
         "groups": {name: [int(k) for k in group] for name, group in zip(names, result.groups)},
         "converged": result.converged, "final_loss": result.final_loss,
         "clipped_samples": sum(s["clipped_samples"] for s in sources),
-        "chunks": result.n_chunks, "warnings": warnings_out,
+        "chunks": result.n_chunks, "warnings": warnings_out, "fit": result.fit,
     }
     summary.update(_resources(start, done.duration))
     return summary
