@@ -110,14 +110,15 @@ def test_progress_moves_with_the_chunks(tmp_path):
     assert done == sorted(done) and done[-1] == calls[-1][1]
 
 
-def test_a_failed_separation_leaves_no_file(tmp_path):
+@pytest.mark.parametrize("fit", ["whole", "online"])
+def test_a_failed_separation_leaves_no_file(tmp_path, fit):
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(4000, dtype=np.float32), 8000, subtype="FLOAT")
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(AudioFileError, match="silent"):
         separate_to_files(silent, [out / "a.wav", out / "b.wav"], n_sources=2,
-                          stft_config=CONFIG, n_iter=5)
+                          stft_config=CONFIG, n_iter=5, fit=fit)
     assert os.listdir(out) == []
 
 

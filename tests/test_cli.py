@@ -665,3 +665,18 @@ def test_downsampled_separation_writes_the_residual(tmp_path):
     mix, _ = read(EXAMPLE_MIX)
     total = sum(read(tmp_path / "out" / "mixture" / f"{n}.wav")[0] for n in ("keys", "drums", "residual"))
     assert np.max(np.abs(total - mix)) < 1e-4
+
+
+def test_a_long_recording_learns_online_and_says_so(tmp_path, monkeypatch):
+    """Above chunked.ONLINE_V_BYTES (here lowered below the example's V) the templates
+    are learned online: --json says "fit": "online", the summary line says so in words."""
+    from nmfaudio import chunked
+
+    monkeypatch.setattr(chunked, "ONLINE_V_BYTES", 1000)
+    (item,) = ok_json("separate", EXAMPLE_MIX, "-o", tmp_path / "j", *FAST)["files"]
+    assert item["fit"] == "online"
+    said = ok("separate", EXAMPLE_MIX, "-o", tmp_path / "v", *FAST)
+    assert "templates learned online" in said.stdout
+    monkeypatch.setattr(chunked, "ONLINE_V_BYTES", 1 << 30)
+    (item,) = ok_json("separate", EXAMPLE_MIX, "-o", tmp_path / "w", *FAST)["files"]
+    assert item["fit"] == "whole"
