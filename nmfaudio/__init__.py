@@ -4,6 +4,7 @@ from .errors import (AudioFileError, DictionaryMismatchError, MissingDependencyE
                      ParameterError)
 from .factorization import NMFResult, beta_divergence, nmf
 from .convolutive import NMFDResult, nmfd
+from .online import OnlineNMF
 from .audio import Audio, load, save
 from .spectral import STFTConfig
 from .dictionary import Dictionary, learn_dictionary
@@ -26,6 +27,7 @@ def __getattr__(name):
 __all__ = [
     "nmf",
     "nmfd",
+    "OnlineNMF",
     "NMF",
     "NMFD",
     "separate",

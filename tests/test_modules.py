@@ -14,7 +14,7 @@ import pytest
 import nmfaudio
 
 PUBLIC_MODULES = ["audio", "cli", "convolutive", "dictionary", "errors", "estimators", "factorization", "grouping", "masks",
-                  "metrics", "pipeline", "plot", "spectral"]
+                  "metrics", "online", "pipeline", "plot", "spectral"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
