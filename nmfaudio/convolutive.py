@@ -82,6 +82,7 @@ import numpy as np
 from .errors import ParameterError
 from .factorization import (
     _INITS,
+    _FitResult,
     _Workers,
     _bisect_surrogate_root,
     _balanced_width,
@@ -103,19 +104,21 @@ __all__ = ["nmfd", "NMFDResult", "convolutive_model"]
 
 
 @dataclass(frozen=True)
-class NMFDResult:
+class NMFDResult(_FitResult):
     """The outcome of :func:`nmfd`.
 
     Attributes
     ----------
     templates : np.ndarray, shape=(F, K, L)
-        Nonnegative templates: ``templates[:, k, tau]`` is frame ``tau`` of component k.
+        Nonnegative templates: ``templates[:, k, tau]`` is frame ``tau`` of component k
+        (alias ``W``).
     activations : np.ndarray, shape=(K, T)
-        Nonnegative activations (onsets of each template over time), often written H.
+        Nonnegative activations (onsets of each template over time), often written H
+        (alias ``H``).
     loss_history : np.ndarray, shape=(n_checks,)
         The loss (``D_beta(V | Lambda + eps)`` plus the sparsity penalty) at the
         iterations in ``loss_iterations``; the first at the initialization, the last at
-        the returned factors.
+        the returned factors (``final_loss``).
     loss_iterations : np.ndarray, shape=(n_checks,)
         Iteration counts at which ``loss_history`` was computed (0 = the initialization).
     n_iter : int
@@ -126,41 +129,14 @@ class NMFDResult:
         The beta of the divergence that was minimized.
     l1_activations : float
         The weight of the sparsity penalty.
+    n_components : int
+        K.
     """
-
-    templates: np.ndarray
-    activations: np.ndarray
-    loss_history: np.ndarray
-    loss_iterations: np.ndarray
-    n_iter: int
-    converged: bool
-    beta: float
-    l1_activations: float = 0.0
-
-    @property
-    def W(self) -> np.ndarray:
-        """Alias of :attr:`templates`, shape=(F, K, L)."""
-        return self.templates
-
-    @property
-    def H(self) -> np.ndarray:
-        """Alias of :attr:`activations`, shape=(K, T)."""
-        return self.activations
-
-    @property
-    def n_components(self) -> int:
-        """K, the number of components."""
-        return self.templates.shape[1]
 
     @property
     def n_frames(self) -> int:
         """L, the number of frames of each template."""
         return self.templates.shape[2]
-
-    @property
-    def final_loss(self) -> float:
-        """The loss at the returned factors."""
-        return float(self.loss_history[-1])
 
     def reconstruction(self, components=None) -> np.ndarray:
         """The model ``sum_tau W_tau shift_tau(H)``, shape=(F, T), of all components or some.

@@ -93,30 +93,9 @@ _BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
-class NMFResult:
-    """The outcome of :func:`nmf`.
-
-    Attributes
-    ----------
-    templates : np.ndarray, shape=(F, K)
-        Nonnegative templates (spectral bases), often written W.
-    activations : np.ndarray, shape=(K, T)
-        Nonnegative activations (gains over time), often written H.
-    loss_history : np.ndarray, shape=(L,)
-        The loss (beta-divergence plus the sparsity penalty) at the iterations in
-        ``loss_iterations``; the first entry is at the initialization, the last at the
-        returned factors.
-    loss_iterations : np.ndarray, shape=(L,)
-        Iteration counts at which ``loss_history`` was computed (0 = the initialization).
-    n_iter : int
-        Number of iterations run.
-    converged : bool
-        True when the relative decrease of the loss fell below ``tol`` before ``n_iter``.
-    beta : float
-        The beta of the divergence that was minimized.
-    l1_activations : float
-        The weight of the sparsity penalty.
-    """
+class _FitResult:
+    """What :class:`NMFResult` and :class:`nmfaudio.convolutive.NMFDResult` share: the
+    factors, the loss trace and how the fit ended (documented on each)."""
 
     templates: np.ndarray
     activations: np.ndarray
@@ -129,7 +108,7 @@ class NMFResult:
 
     @property
     def W(self) -> np.ndarray:
-        """Alias of :attr:`templates`, shape=(F, K)."""
+        """Alias of :attr:`templates`."""
         return self.templates
 
     @property
@@ -146,6 +125,35 @@ class NMFResult:
     def final_loss(self) -> float:
         """The loss at the returned factors."""
         return float(self.loss_history[-1])
+
+
+@dataclass(frozen=True)
+class NMFResult(_FitResult):
+    """The outcome of :func:`nmf`.
+
+    Attributes
+    ----------
+    templates : np.ndarray, shape=(F, K)
+        Nonnegative templates (spectral bases), often written W (alias ``W``).
+    activations : np.ndarray, shape=(K, T)
+        Nonnegative activations (gains over time), often written H (alias ``H``).
+    loss_history : np.ndarray, shape=(L,)
+        The loss (beta-divergence plus the sparsity penalty) at the iterations in
+        ``loss_iterations``; the first entry is at the initialization, the last at the
+        returned factors (``final_loss``).
+    loss_iterations : np.ndarray, shape=(L,)
+        Iteration counts at which ``loss_history`` was computed (0 = the initialization).
+    n_iter : int
+        Number of iterations run.
+    converged : bool
+        True when the relative decrease of the loss fell below ``tol`` before ``n_iter``.
+    beta : float
+        The beta of the divergence that was minimized.
+    l1_activations : float
+        The weight of the sparsity penalty.
+    n_components : int
+        K.
+    """
 
     def reconstruction(self) -> np.ndarray:
         """The model ``W @ H``, shape=(F, T)."""
