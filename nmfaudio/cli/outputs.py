@@ -3,6 +3,7 @@ stages every file of a mixture under a hidden name and renames them all at the e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -94,6 +95,25 @@ def _commit(tmp: Path, final: Path, *, overwrite: bool) -> None:
     exists = CLIError(f"'{final}' appeared while nmfaudio was working; pass --overwrite to "
                       "replace it, or choose another output folder with -o")
     commit(str(tmp), str(final), overwrite=overwrite, exists=exists)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(folder: Path, overwrite: bool, hint: str):
+    """One mixture's outputs, all or none: creates ``folder`` (and its parents) as
+    needed, yields ``(transaction, created)`` to stage the files in, and commits when
+    the block ends. On any exception, interruption included, the staged files and the
+    folders it created are removed (signals held back meanwhile) and the exception
+    propagates."""
+    created = _make_dirs(folder, hint)
+    transaction = _Transaction(overwrite, folder)
+    try:
+        yield transaction, created
+        transaction.commit()
+    except BaseException:
+        with deferred():
+            transaction.rollback()
+            _remove_empty_dirs(created)
+        raise
 
 
 class _Transaction:

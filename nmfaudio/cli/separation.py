@@ -18,8 +18,8 @@ from .._budget import available_bytes, check_memory_bytes
 from ..pipeline import check_separation_memory, separate
 from ..spectral import STFTConfig
 from .core import BUG_HINT, CLIError, _one_line
-from .outputs import (HINT_OUT, OutputSettings, _check_outputs, _check_target, _make_dirs,
-                      _remove_empty_dirs, _save_staged, _Transaction, _write_error)
+from .outputs import (HINT_OUT, OutputSettings, _all_or_nothing, _check_outputs, _check_target,
+                      _make_dirs, _save_staged, _Transaction, _write_error)
 from .progress import Progress
 from .signals import deferred
 from .settings import ModelSettings
@@ -197,10 +197,8 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
     _check_outputs(job, names, out)
     _check_input(job, model, out)
     folder = Path(job.folder)
-    created = _make_dirs(folder, HINT_OUT)
-    transaction = _Transaction(out.overwrite, folder)
     written = {"warnings": [], "components": [], "plot": None}
-    try:
+    with _all_or_nothing(folder, out.overwrite, HINT_OUT) as (transaction, created):
         with Progress(model.n_iter, bar_label, enabled=progress) as bar:
             separation = separate(job.input, callback=bar.callback, **model.kwargs())
         if tuple(separation.source_names) != names:  # cannot happen today; stay safe
@@ -214,12 +212,6 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
                                                       out, written["warnings"], created)
         if out.plot:
             written["plot"] = _write_plot(transaction, folder, separation)
-        transaction.commit()
-    except BaseException:
-        with deferred():
-            transaction.rollback()
-            _remove_empty_dirs(created)
-        raise
     summary = _summary(job, separation, written, out, time.perf_counter() - start)
     summary.update(_resources(start, separation.mixture.duration))
     return summary
@@ -277,10 +269,8 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
     _check_outputs(job, names, out)
     _check_input(job, model, out, streamed=True)
     folder = Path(job.folder)
-    created = _make_dirs(folder, HINT_OUT)
-    transaction = _Transaction(out.overwrite, folder)
     finals = [folder / f"{name}.wav" for name in names]
-    try:
+    with _all_or_nothing(folder, out.overwrite, HINT_OUT) as (transaction, _):
         staged = [transaction.stage(final) for final in finals]
         residual_final = folder / "residual.wav"
         staged_residual = transaction.stage(residual_final) if model.supervised else None
@@ -309,12 +299,6 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
                 residual = str(residual_final)
             else:
                 transaction.discard(staged_residual)
-        transaction.commit()
-    except BaseException:
-        with deferred():
-            transaction.rollback()
-            _remove_empty_dirs(created)
-        raise
     result = done.separation
     sources = [{"name": name, "path": str(final), "peak": report.peak,
                 "clipped_samples": report.n_clipped}
