@@ -38,7 +38,27 @@ __all__ = ["NMF", "NMFD"]
 _INITS = (None, "random", "nndsvda", "custom")
 
 
-class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _NonnegativeTransformer:
+    """What NMF and NMFD tell scikit-learn about themselves: nonnegative input, and the
+    input's float dtype kept."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _check_init(init, W, H) -> None:
+    if init not in _INITS:
+        raise ParameterError(f"init must be one of {_INITS}, got {init!r}")
+    if (W is not None or H is not None) and init != "custom":
+        raise ParameterError("W and H are starting factors for init='custom'; set init='custom' "
+                             "or leave them out")
+
+
+class NMF(_NonnegativeTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+          BaseEstimator):
     """Beta-divergence NMF as a scikit-learn transformer.
 
     Fits ``X ~ W @ components_`` with nonnegative ``W`` (n_samples, K) and
@@ -233,12 +253,6 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Number of output features, for get_feature_names_out (nmf0, nmf1, ...)."""
         return self.components_.shape[0]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
     # ----------------------------------------------------------------------- helpers
 
     def _check_X(self, X, *, reset: bool) -> np.ndarray:
@@ -288,11 +302,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _start(self, X: np.ndarray, W, H):
         """nmf()'s templates, activations, fixed_templates and K for this fit."""
-        if self.init not in _INITS:
-            raise ParameterError(f"init must be one of {_INITS}, got {self.init!r}")
-        if (W is not None or H is not None) and self.init != "custom":
-            raise ParameterError("W and H are starting factors for init='custom'; set init='custom' "
-                                 "or leave them out")
+        _check_init(self.init, W, H)
         fixed = None
         if self.fixed_components is not None:
             fixed = np.asarray(self.fixed_components, dtype=X.dtype)
@@ -315,7 +325,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 
 
-class NMFD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class NMFD(_NonnegativeTransformer, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+           BaseEstimator):
     """Convolutive NMF (NMFD) as a scikit-learn transformer.
 
     Fits ``X ~ sum_tau shift_tau(A) @ components_[:, tau, :]`` with nonnegative
@@ -492,12 +503,6 @@ class NMFD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"got shape {X.shape}")
         return convolutive_model(self.components_.transpose(2, 0, 1), X.T).T
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
     def _frames(self, X: np.ndarray) -> int:
         L = self.n_frames
         if not isinstance(L, numbers.Integral) or isinstance(L, bool) or L < 1:
@@ -510,11 +515,7 @@ class NMFD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _start(self, X: np.ndarray, W, H, L: int):
         """nmfd()'s templates (F, K0, L), activations (K, T), fixed_templates and K."""
-        if self.init not in _INITS:
-            raise ParameterError(f"init must be one of {_INITS}, got {self.init!r}")
-        if (W is not None or H is not None) and self.init != "custom":
-            raise ParameterError("W and H are starting factors for init='custom'; set init='custom' "
-                                 "or leave them out")
+        _check_init(self.init, W, H)
         if self.fixed_components is not None and H is not None:
             raise ParameterError("give either fixed_components or a custom H, not both")
         given = self.fixed_components if self.fixed_components is not None else H
