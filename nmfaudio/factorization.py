@@ -994,7 +994,9 @@ class _Lane:
         # the speed of contiguous memory (measured: 1.1 against 0.5 ms per pass over the
         # 60 s V), so each block is copied once per pass into a contiguous buffer, which
         # both of the pass's divisions then read. For IS the copy also applies the floor.
-        self.strided = ctx.order == "C" and width < T
+        # (also a V that is neither C- nor F-contiguous, e.g. a view V[:, ::2]: every block
+        # copied, so that the blocks the lanes work on are always contiguous)
+        self.strided = ctx.order == "C" and not (ctx.Vw.flags.c_contiguous and width >= T)
         # IS floors V at eps (module docstring). The fused IS kernel floors as it reads;
         # without it, blocks that hold a value below eps are copied with the floor
         # applied, and the others are read in place, exactly as if floored.
@@ -1075,8 +1077,7 @@ class _Lane:
         flat = self.stack[: 2 * F * n]
         numer = flat[: F * n].reshape((F, n), order=self.order)
         denom = flat[F * n:].reshape((F, n), order=self.order)
-        contiguous = Vb.flags.f_contiguous if self.order == "F" else Vb.flags.c_contiguous
-        if ctx.is_kernel is not None and contiguous:  # IS in one fused pass (nmfaudio._kernels)
+        if ctx.is_kernel is not None:  # IS in one fused pass (nmfaudio._kernels); Vb is contiguous
             order = self.order
             ctx.is_kernel(Vb.ravel(order), WH.ravel(order), WH.dtype.type(ctx.eps),
                           flat[: F * n], flat[F * n:])

@@ -387,8 +387,8 @@ def test_fortran_ordered_input_gives_the_same_factors():
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_layouts_and_blocks_agree_with_silent_blocks(monkeypatch, beta, n_threads):
-    """C and F order, several blocks, some of them silent (floored for IS, read in place
-    elsewhere): the same factors and losses as one C-ordered block."""
+    """C and F order and a strided view, one block or several, some of them silent
+    (floored for IS): the same factors and losses as one C-ordered block."""
     import importlib
 
     core = importlib.import_module("nmfaudio.factorization")
@@ -396,8 +396,14 @@ def test_layouts_and_blocks_agree_with_silent_blocks(monkeypatch, beta, n_thread
     V[:, 70:140] = 0.0  # one block that needs the IS floor, next to blocks that do not
     V[5, 300] = 0.0
     whole = nmf(V, 3, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64, n_threads=1)
+    strided = np.zeros((30, 1000))
+    strided[:, ::2] = V
+    view = strided[:, ::2]  # neither C- nor F-contiguous
+    one_block = nmf(view, 3, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64, n_threads=1)
+    np.testing.assert_allclose(one_block.W, whole.W, rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(one_block.H, whole.H, rtol=1e-9, atol=1e-300)
     monkeypatch.setattr(core, "_BLOCK_BYTES", 30 * 8 * 64)  # 64-column blocks
-    for layout in (np.ascontiguousarray, np.asfortranarray):
+    for layout in (np.ascontiguousarray, np.asfortranarray, lambda _: view):
         run = nmf(layout(V), 3, beta=beta, n_iter=15, tol=0, seed=0, dtype=np.float64,
                   n_threads=n_threads)
         np.testing.assert_allclose(run.W, whole.W, rtol=1e-9, atol=1e-300)
