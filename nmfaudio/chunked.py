@@ -122,6 +122,28 @@ class _SpilledActivations:
         self._file.close()
 
 
+class _FrameBlocks:
+    """Chunks of frames regrouped into consecutive blocks of ``width`` frames (the last one
+    shorter), in one reused buffer: ``add(V_chunk)`` calls ``on_block(start, V_block)``
+    for every block it completes, ``start`` being the block's first frame."""
+
+    def __init__(self, n_bins: int, n_frames: int, width: int, on_block) -> None:
+        self.T, self.width, self.on_block = n_frames, width, on_block
+        self.buffer = np.empty((n_bins, min(width, n_frames)), dtype=np.float32, order="F")
+        self.start = self.filled = 0  # the current block's first frame, frames received
+
+    def add(self, Vc: np.ndarray) -> None:
+        done = 0
+        while done < Vc.shape[1]:
+            width = min(self.width, self.T - self.start)
+            take = min(width - self.filled, Vc.shape[1] - done)
+            self.buffer[:, self.filled:self.filled + take] = Vc[:, done:done + take]
+            self.filled, done = self.filled + take, done + take
+            if self.filled == width:
+                self.on_block(self.start, self.buffer[:, :width])
+                self.start, self.filled = self.start + width, 0
+
+
 class _Pass1:
     """What the first pass keeps: V (or the block fits), and |X| at the stat frames."""
 
@@ -138,9 +160,7 @@ class _Pass1:
             self.V = np.empty((F, T), dtype=np.float32, order="F")  # as spectrogram() returns
         else:
             self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-            self.fit_frames = _pipeline.FIT_FRAMES
-            self.block = np.empty((F, min(self.fit_frames, T)), dtype=np.float32, order="F")
-            self.filled = 0  # frames of the current block received
+            self.blocks = _FrameBlocks(F, T, _pipeline.FIT_FRAMES, self._fit_block)
             self.H = _SpilledActivations(self.W_fixed.shape[1], dtype)
             self.H_stat = np.empty((self.W_fixed.shape[1], self.frames.size), dtype=dtype)
             self.fits = []
@@ -154,27 +174,16 @@ class _Pass1:
             self.magnitudes[..., lo:hi] = np.abs(X[..., self.frames[lo:hi] - t0])
         if self.W_fixed is None:
             self.V[:, t0:t1] = Vc
-            return
-        done = 0
-        while done < Vc.shape[1]:  # fill the block grid, fit each block when complete
-            start = t0 + done - self.filled  # frame index of the block's first column
-            width = min(self.fit_frames, self.T - start)
-            take = min(width - self.filled, Vc.shape[1] - done)
-            self.block[:, self.filled:self.filled + take] = Vc[:, done:done + take]
-            self.filled += take
-            done += take
-            if self.filled == width:
-                self._fit_block(start, width)
+        else:  # each block's activations are fitted when the block is complete
+            self.blocks.add(Vc)
 
-    def _fit_block(self, start: int, width: int) -> None:
-        fit = fit_activations(self.block[:, :width], self.W_fixed, self.settings, rng=self.rng,
-                              **self.fit_args)
+    def _fit_block(self, start: int, V_block: np.ndarray) -> None:
+        fit = fit_activations(V_block, self.W_fixed, self.settings, rng=self.rng, **self.fit_args)
         self.H.append(fit.activations)
-        lo, hi = np.searchsorted(self.frames, [start, start + width])
+        lo, hi = np.searchsorted(self.frames, [start, start + V_block.shape[1]])
         self.H_stat[:, lo:hi] = fit.activations[:, self.frames[lo:hi] - start]
         # keep only the summary of each block's fit: its activations are spilled
         self.fits.append((fit.final_loss, fit.n_iter, fit.converged, fit.beta, fit.l1_activations))
-        self.filled = 0
 
     def result(self) -> NMFResult:
         """The fixed-template fit, with the activations of the stat frames only."""
@@ -226,23 +235,12 @@ def _learn_online(source, settings: SeparationSettings, ranges, seed, nmf_args: 
     model = OnlineNMF(settings.n_components, beta=settings.beta, seed=rng,
                       l1_activations=settings.l1_activations,
                       dtype=nmf_args.get("dtype", np.float32))
-    F, width = settings.stft.n_bins, _pipeline.FIT_FRAMES
-    batch = np.empty((F, width), dtype=np.float32, order="F")
-    filled = 0
+    batches = _FrameBlocks(settings.stft.n_bins, ranges[-1][1], _pipeline.FIT_FRAMES,
+                           lambda start, V_batch: model.partial_fit(V_batch))
     for i, (t0, t1) in enumerate(ranges):
-        Vc = spectrogram(stft_frames(source, settings.stft, t0, t1),
-                         power=settings.spectrogram_power)
-        done = 0
-        while done < Vc.shape[1]:
-            take = min(width - filled, Vc.shape[1] - done)
-            batch[:, filled:filled + take] = Vc[:, done:done + take]
-            filled, done = filled + take, done + take
-            if filled == width:
-                model.partial_fit(batch)
-                filled = 0
+        batches.add(spectrogram(stft_frames(source, settings.stft, t0, t1),
+                                power=settings.spectrogram_power))
         report(i + 1)
-    if filled:
-        model.partial_fit(batch[:, :filled])
     if model.templates is None:
         raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
     return model.templates
