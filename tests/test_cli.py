@@ -633,7 +633,7 @@ def test_learn_errors(tmp_path):
 def test_evaluate_errors(tmp_path):
     ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
     result = run("evaluate", tmp_path / "mixture", EXAMPLE / "sources")  # source1 vs keys
-    assert_one_line_error(result, "drums.wav", "matched by file name", exit_code=1)
+    assert_one_line_error(result, "drums.wav", "matched by file name", "--match best", exit_code=1)
     result = run("evaluate", tmp_path / "nowhere", EXAMPLE / "sources")
     assert_one_line_error(result, "nowhere", exit_code=1)
     empty = tmp_path / "empty"

@@ -453,7 +453,8 @@ def evaluate(estimates_dir, references_dir, mixture, match, as_json, quiet) -> N
         raise CLIError(
             f"no estimate for reference '{references[missing[0]]}': expected "
             f"'{os.path.join(estimates_dir, missing[0] + '.wav')}' (estimates found: {found}); "
-            "estimates and references are matched by file name")
+            "estimates and references are matched by file name; for unsupervised outputs "
+            "(source1, source2...) use --match best")
     if mixture is not None and not os.path.exists(mixture):
         raise CLIError(f"mixture '{mixture}' does not exist; check the path")
     names = list(references)
