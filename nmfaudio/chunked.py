@@ -35,7 +35,10 @@ from .masks import component_models
 from . import pipeline as _pipeline
 from .masks import groups_from_labels
 from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, fixed_templates,
-                       groups_and_gains, source_masks, stat_frames, uses_spatial)
+                       groups_and_gains, source_masks, stat_frames, uses_harmonic,
+                       uses_spatial)
+from .harmonic import (CONTEXT, fused_masks, harmonic_percussive_grouping, percussive_mask,
+                       percussive_mask_of_frames, share_statistics)
 from .spatial import (N_ROUNDS, fit_directions, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
 from .spectral import STFTConfig, spectrogram
@@ -67,6 +70,10 @@ class StreamedSeparation:
         ``"whole"`` (one NMF of all of V), ``"online"`` (templates learned online, then
         activations by blocks) or ``"blocks"`` (fixed templates, activations
         per :data:`nmfaudio.pipeline.FIT_FRAMES` frames).
+    grouping : str
+        How components became sources: ``"dictionaries"``, ``"spatial"``,
+        ``"harmonic-percussive"`` or ``"timbre"`` (see
+        :attr:`nmfaudio.pipeline.Separation.grouping`).
     """
 
     source_names: tuple
@@ -79,6 +86,7 @@ class StreamedSeparation:
     n_frames: int
     n_chunks: int
     fit: str
+    grouping: str = "timbre"
 
 
 class ArraySink:
@@ -352,24 +360,8 @@ def separate_stream(
         fit_kind = "online" if mode == "online" else fit_kind
         report(done_before + len(ranges), "fit")
         activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
-        gains = None
-        if uses_spatial(settings, source.n_channels):
-            spatial = _SpatialStream(source, settings, ranges, result.templates, activations,
-                                     first.magnitudes)
-            first.magnitudes = None
-            groups = spatial.groups
-            masks_of = spatial.applied
-        else:
-            groups, gains = groups_and_gains(result, settings, magnitudes=first.magnitudes,
-                                             frames=first.frames, sample_rate=sample_rate,
-                                             frame_activations=None if H_of is not None
-                                             else result.activations)
-            first.magnitudes = None
-
-            def masks_of(t0, t1, X):
-                models = component_models(result.templates, activations(t0, t1), groups)
-                return source_masks(models, mask_power=settings.mask_power,
-                                    n_channels=X.shape[0], gains=gains)[1]
+        groups, gains, masks_of, grouping = _mask_maker(source, settings, ranges, T, first,
+                                                        result, H_of, activations, sample_rate)
         _synthesize(source, settings, sinks, ranges, T, masks_of,
                     lambda i: report(done_before + len(ranges) + i, "synthesis"))
     finally:
@@ -380,7 +372,65 @@ def separate_stream(
         source_names=settings.source_names, groups=groups, channel_gains=gains,
         n_components=int(result.templates.shape[1]), n_iter=int(result.n_iter),
         converged=bool(result.converged), final_loss=float(result.final_loss), n_frames=T,
-        n_chunks=len(ranges), fit=fit_kind)
+        n_chunks=len(ranges), fit=fit_kind, grouping=grouping)
+
+
+def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, sample_rate):
+    """How the components become sources, for the synthesis pass: (groups, gains or
+    None, ``masks_of(t0, t1, X)`` giving the (S, C, F, n) masks of a chunk, the name of
+    the grouping). Drops the first pass's magnitudes once they are used."""
+    gains = None
+    if uses_spatial(settings, source.n_channels):
+        spatial = _SpatialStream(source, settings, ranges, result.templates, activations,
+                                 first.magnitudes)
+        first.magnitudes = None
+        return spatial.groups, None, spatial.applied, "spatial"
+    hp = _harmonic_grouping(source, settings, ranges, T, result.templates, activations,
+                            sample_rate)
+    if hp is not None:
+        first.magnitudes = None
+
+        def harmonic_masks(t0, t1, X):
+            percussive = percussive_mask_of_frames(
+                lambda a, b: _spectrogram_of(source, settings, a, b), t0, t1, T)
+            masks = fused_masks(result.templates, activations(t0, t1), hp, percussive,
+                                power=settings.mask_power)
+            return np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
+        groups = groups_from_labels(hp.labels, n_sources=settings.n_sources)
+        return groups, None, harmonic_masks, "harmonic-percussive"
+    groups, gains = groups_and_gains(result, settings, magnitudes=first.magnitudes,
+                                     frames=first.frames, sample_rate=sample_rate,
+                                     frame_activations=None if H_of is not None
+                                     else result.activations)
+    first.magnitudes = None
+
+    def model_masks(t0, t1, X):
+        models = component_models(result.templates, activations(t0, t1), groups)
+        return source_masks(models, mask_power=settings.mask_power,
+                            n_channels=X.shape[0], gains=gains)[1]
+    return groups, gains, model_masks, "dictionaries" if settings.supervised else "timbre"
+
+
+def _spectrogram_of(source, settings, t0: int, t1: int) -> np.ndarray:
+    """V of frames t0..t1, as the analysis pass computes it."""
+    return spectrogram(stft_frames(source, settings.stft, t0, t1), power=settings.spectrogram_power)
+
+
+def _harmonic_grouping(source, settings, ranges, T, W, activations, sample_rate):
+    """:func:`nmfaudio.harmonic.harmonic_percussive_grouping` from one pass over the
+    chunks (each with the context its median filters need), or None where the
+    pipeline's grouping is not harmonic/percussive or the mixture is of one kind."""
+    if not uses_harmonic(settings, source.n_channels):
+        return None
+    statistics = 0.0
+    for t0, t1 in ranges:
+        a, b = max(0, t0 - CONTEXT), min(T, t1 + CONTEXT)
+        V = _spectrogram_of(source, settings, a, b)
+        percussive = percussive_mask(V)[:, t0 - a:t1 - a]
+        statistics = statistics + share_statistics(W, activations(t0, t1),
+                                                   V[:, t0 - a:t1 - a], percussive)
+    return harmonic_percussive_grouping(W, statistics, settings.n_sources,
+                                        sample_rate=sample_rate, n_fft=settings.stft.n_fft)
 
 
 def _one_blas_thread():

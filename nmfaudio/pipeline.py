@@ -47,6 +47,8 @@ from . import audio as audio_io
 from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import check_weight, cluster_components, component_balance
+from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask,
+                       share_statistics)
 from .spatial import fit_directions, spatial_masks
 from .masks import (_check_power, component_models, groups_from_labels, masks_from_models,
                     powered_ratios, share)
@@ -67,6 +69,7 @@ __all__ = [
     "channel_gains",
     "RATE_POLICIES",
     "CHANNEL_MASKS",
+    "GROUPINGS",
 ]
 
 # The defaults of separate(), separate_stft() and separation_settings(), kept here once
@@ -92,6 +95,10 @@ DEFAULT_SEED = 0
 DEFAULT_TEMPORAL_WEIGHT = 0.3
 #: Unsupervised NMF initialization.
 DEFAULT_INIT = "nndsvda"
+
+#: How unsupervised components become sources (see :class:`SeparationSettings`); the
+#: first is the default.
+GROUPINGS = ("auto", "timbre")
 
 #: How multichannel masks are made (see :func:`separate`). Default: "spatial" without
 #: dictionaries, "gains" with them.
@@ -169,6 +176,11 @@ class Separation:
     analysis : Audio or None
         The mixture at the rate the separation ran at; the same object as ``mixture``
         unless it had to be resampled (None from :func:`separate_stft`).
+    grouping : str
+        How the components became sources: ``"dictionaries"`` (supervised),
+        ``"spatial"`` (blind multichannel, :mod:`nmfaudio.spatial`),
+        ``"harmonic-percussive"`` (:mod:`nmfaudio.harmonic`) or ``"timbre"``
+        (:func:`nmfaudio.grouping.cluster_components`).
     residual : np.ndarray, shape=(C, N), or None
         When the mixture was resampled to the dictionaries' rate: what the sources do
         not carry (``mixture - sum(sources)``; above the dictionaries' Nyquist frequency
@@ -188,6 +200,7 @@ class Separation:
     mask_power: float
     spectrogram_power: float
     analysis_rate: int
+    grouping: str = "timbre"
     sources: Optional[np.ndarray] = None
     mixture: Optional["audio_io.Audio"] = None
     analysis: Optional["audio_io.Audio"] = None
@@ -302,7 +315,17 @@ class SeparationSettings:
         Unsupervised mode: initialization of the NMF. NNDSVDa (default) gave the same
         grouping for every seed in our measurements; random starts varied by several dB.
     temporal_weight : float in [0, 1]
-        Unsupervised mode: weight of activation correlation in the grouping (default 0.3).
+        Unsupervised mode: weight of activation correlation in the timbre clustering
+        (default 0.3).
+    grouping : {"auto", "timbre"}
+        Unsupervised mode, one channel (or ``channel_masks="shared"``): how components
+        become sources. "auto" (default): by harmonic/percussive class and register
+        with soft shares (:mod:`nmfaudio.harmonic`) when the mixture holds both kinds of
+        sound, at least a quarter of its energy each; otherwise, and with "timbre",
+        by clustering templates and activations (:mod:`nmfaudio.grouping`). Measured,
+        median SDR: B_speech_music 0.88 -> 2.48 dB, C 1.85 -> 3.50,
+        A_piano_bass_drums -0.26 -> 3.94 (worst source -10.85 -> 1.58); the drum loops
+        fall back to the clustering.
     channel_masks : {"spatial", "gains", "shared"}
         Multichannel input. "spatial" (the default without dictionaries; not allowed
         with them) assigns every time-frequency bin by the direction of its channel
@@ -334,6 +357,7 @@ class SeparationSettings:
     stft: STFTConfig
     init: str
     temporal_weight: float
+    grouping: str
     channel_masks: str
     on_rate_mismatch: str
 
@@ -366,6 +390,7 @@ def separation_settings(
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
     init: str = DEFAULT_INIT,
     channel_masks: Optional[str] = None,
+    grouping: str = GROUPINGS[0],
 ) -> SeparationSettings:
     """Check a separation's mode and options and fill in the defaults.
 
@@ -397,6 +422,8 @@ def separation_settings(
     # settings that are only used after the NMF are checked before it
     mask_power = _check_power(mask_power, "mask_power")
     check_weight(temporal_weight, "temporal_weight")
+    if grouping not in GROUPINGS:
+        raise ParameterError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
     if channel_masks is None:
         channel_masks = "gains" if dictionaries is not None else "spatial"
     if channel_masks not in CHANNEL_MASKS:
@@ -428,7 +455,8 @@ def separation_settings(
     return SeparationSettings(
         supervised=supervised, n_free=int(n_free), l1_activations=l1_activations,
         mask_power=mask_power, init=init, temporal_weight=temporal_weight,
-        channel_masks=channel_masks, on_rate_mismatch=on_rate_mismatch, **mode)
+        grouping=grouping, channel_masks=channel_masks, on_rate_mismatch=on_rate_mismatch,
+        **mode)
 
 
 def _supervised_settings(dictionaries, n_free, n_components, source_names, beta,
@@ -779,6 +807,7 @@ def separate_stft(
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
     init: str = DEFAULT_INIT,
     channel_masks: Optional[str] = None,
+    grouping: str = GROUPINGS[0],
     dtype=np.float32,
     callback: Optional[Callable[[int, float], None]] = None,
     n_threads: Optional[int] = None,
@@ -801,7 +830,7 @@ def separate_stft(
         grouping uses its ``n_fft``; it is kept in the result for the inverse STFT.
     dictionaries, n_free, n_sources, n_components, source_names, beta, mask_power,
     spectrogram_power, l1_activations, n_iter, tol, seed, temporal_weight, init,
-    channel_masks, dtype, callback, n_threads
+    channel_masks, grouping, dtype, callback, n_threads
         As in :func:`separate`, with the same defaults.
 
     Returns
@@ -836,7 +865,7 @@ def separate_stft(
         n_components=n_components, source_names=source_names, beta=beta,
         mask_power=mask_power, spectrogram_power=spectrogram_power,
         l1_activations=l1_activations, stft=stft, temporal_weight=temporal_weight,
-        init=init, channel_masks=channel_masks)
+        init=init, channel_masks=channel_masks, grouping=grouping)
     sample_rate = _check_rate(sample_rate)
     if settings.supervised and sample_rate != settings.sample_rate:
         raise DictionaryMismatchError(
@@ -856,12 +885,26 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     frames = stat_frames(X.shape[-1])
     magnitudes = np.abs(X[..., frames]) if X.shape[0] > 1 else X[:, :, :0]
     gains = None
+    hp = None
+    if uses_harmonic(settings, X.shape[0]):
+        percussive = percussive_mask(V)
+        hp = harmonic_percussive_grouping(
+            result.templates, share_statistics(result.templates, result.activations, V, percussive),
+            settings.n_sources, sample_rate=sample_rate, n_fft=settings.stft.n_fft)
     if uses_spatial(settings, X.shape[0]):
         groups, masks = spatial_grouping(X, V, result, settings.n_sources,
                                          mask_power=settings.mask_power,
                                          fit_magnitudes=magnitudes)
         applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
+        grouping = "spatial"
+    elif hp is not None:
+        groups = groups_from_labels(hp.labels, n_sources=settings.n_sources)
+        masks = fused_masks(result.templates, result.activations, hp, percussive,
+                            power=settings.mask_power)
+        applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
+        grouping = "harmonic-percussive"
     else:
+        grouping = "dictionaries" if settings.supervised else "timbre"
         groups, gains = groups_and_gains(result, settings, magnitudes=magnitudes,
                                          frames=frames, sample_rate=sample_rate)
         models = component_models(result.templates, result.activations, groups)
@@ -881,7 +924,15 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
         mask_power=float(settings.mask_power),
         spectrogram_power=float(settings.spectrogram_power),
         analysis_rate=sample_rate,
+        grouping=grouping,
     )
+
+
+def uses_harmonic(settings: SeparationSettings, n_channels: int) -> bool:
+    """True when the grouping tries the harmonic/percussive model first
+    (:mod:`nmfaudio.harmonic`; it may still find the mixture of one kind and decline)."""
+    return (not settings.supervised and settings.grouping == "auto" and settings.n_sources > 1
+            and (n_channels == 1 or settings.channel_masks == "shared"))
 
 
 def uses_spatial(settings: SeparationSettings, n_channels: int) -> bool:
@@ -981,6 +1032,7 @@ def separate(
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
     init: str = DEFAULT_INIT,
     channel_masks: Optional[str] = None,
+    grouping: str = GROUPINGS[0],
     dtype=np.float32,
     callback: Optional[Callable[[int, float], None]] = None,
     n_threads: Optional[int] = None,
@@ -1004,7 +1056,7 @@ def separate(
         Unsupervised mode: the number of sources S (with ``n_components`` and
         ``source_names``).
     n_free, n_components, source_names, beta, mask_power, spectrogram_power,
-    l1_activations, on_rate_mismatch, temporal_weight, init, channel_masks
+    l1_activations, on_rate_mismatch, temporal_weight, init, channel_masks, grouping
         The separation's options; what each does and its default are documented once,
         in :class:`SeparationSettings`.
     stft_config : STFTConfig, optional
@@ -1043,7 +1095,8 @@ def separate(
         n_components=n_components, source_names=source_names, beta=beta,
         mask_power=mask_power, spectrogram_power=spectrogram_power,
         l1_activations=l1_activations, stft=stft_config, on_rate_mismatch=on_rate_mismatch,
-        temporal_weight=temporal_weight, init=init, channel_masks=channel_masks)
+        temporal_weight=temporal_weight, init=init, channel_masks=channel_masks,
+        grouping=grouping)
     original = _load_mixture(mixture, sample_rate)
     settings, mix = _prepare(original, settings, default_stft=stft_config is None,
                              n_threads=n_threads)

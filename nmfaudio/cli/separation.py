@@ -128,6 +128,7 @@ def _summary(job: FileJob, separation, written: dict, out: OutputSettings,
         + sum(c["clipped_samples"] for c in components),
         "seconds": seconds,
         "warnings": written["warnings"],
+        "grouping": separation.grouping,
     }
 
 
@@ -319,6 +320,7 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
         "converged": result.converged, "final_loss": result.final_loss,
         "clipped_samples": sum(s["clipped_samples"] for s in sources),
         "chunks": result.n_chunks, "warnings": warnings_out, "fit": result.fit,
+        "grouping": result.grouping,
     }
     summary.update(_resources(start, done.duration))
     return summary

@@ -1,0 +1,167 @@
+"""The harmonic/percussive grouping (nmfaudio.harmonic): masks, statistics, grouping."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from nmfaudio import separate
+from nmfaudio.errors import ParameterError
+from nmfaudio.harmonic import (CONTEXT, HarmonicPercussive, fused_masks,
+                               harmonic_percussive_grouping, percussive_mask,
+                               percussive_mask_of_frames, share_statistics)
+from nmfaudio.pipeline import separation_settings
+
+RATE = 8000
+
+
+def tone_and_clicks(seconds=3.0, *, tone=True, clicks=True):
+    """A steady 3-partial tone (harmonic) plus short noise bursts (percussive), shape=(N,)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = np.zeros_like(t)
+    if tone:
+        x += sum(0.3 / k * np.sin(2 * np.pi * 220 * k * t) for k in (1, 2, 3))
+    if clicks:
+        burst = rng.standard_normal(80) * np.exp(-np.arange(80) / 15)
+        for start in range(1000, len(t) - 100, 2000):
+            x[start:start + 80] += burst
+    return x.astype(np.float32)
+
+
+def test_percussive_mask_is_librosa_hpss():
+    import librosa
+
+    V = np.random.default_rng(1).random((65, 90)).astype(np.float32)
+    _, expected = librosa.decompose.hpss(V, mask=True, power=2.0)
+    np.testing.assert_allclose(percussive_mask(V), expected, atol=1e-6)
+
+
+def test_percussive_mask_silence_is_split_evenly():
+    mask = percussive_mask(np.zeros((40, 50)))
+    assert mask.dtype == np.float32 and np.all(mask == 0.5)
+    with pytest.raises(ParameterError, match="shape"):
+        percussive_mask(np.zeros(10))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 79), st.integers(1, 80))
+def test_mask_of_frames_is_exact(start, length):
+    """Frames with CONTEXT on each side are filtered as on the whole V."""
+    V = np.random.default_rng(2).random((33, 80)).astype(np.float32)
+    stop = min(80, start + length)
+    whole = percussive_mask(V)
+    part = percussive_mask_of_frames(lambda a, b: V[:, a:b], start, stop, 80)
+    np.testing.assert_array_equal(part, whole[:, start:stop])
+    assert CONTEXT == 15
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 59), st.integers(0, 2**31 - 1))
+def test_statistics_add_over_blocks(K, cut, seed):
+    rng = np.random.default_rng(seed)
+    W, H = rng.random((20, K)), rng.random((K, 60))
+    V = (W @ H) * rng.uniform(0.5, 1.5, (20, 60))
+    perc = rng.random((20, 60))
+    whole = share_statistics(W, H, V, perc)
+    parts = (share_statistics(W, H[:, :cut], V[:, :cut], perc[:, :cut])
+             + share_statistics(W, H[:, cut:], V[:, cut:], perc[:, cut:]))
+    np.testing.assert_allclose(parts, whole, rtol=1e-4)
+    # the components' parts of V add up to V; the percussive part is a fraction of it
+    np.testing.assert_allclose(whole[0].sum(), V.sum(), rtol=1e-4)
+    assert np.all(whole[1] <= whole[0] * (1 + 1e-5)) and np.all(whole[1] >= 0)
+
+
+def _grouping(stats, S, K=4, F=33):
+    W = np.abs(np.random.default_rng(3).random((F, K))) + np.linspace(0, 1, F)[:, None] * np.arange(K)
+    return harmonic_percussive_grouping(W, stats, S, sample_rate=RATE, n_fft=2 * (F - 1))
+
+
+@pytest.mark.parametrize("S", [2, 3, 4])
+def test_grouping_shares_every_component_out(S):
+    whole = np.array([4.0, 3.0, 2.0, 1.0])
+    stats = np.stack([whole, whole * np.array([0.9, 0.1, 0.8, 0.2])])
+    hp = _grouping(stats, S)
+    assert isinstance(hp, HarmonicPercussive)
+    assert hp.weights.shape == (S, 4) and np.all(hp.weights >= 0)
+    np.testing.assert_allclose(hp.weights.sum(axis=0), 1.0)
+    assert set(hp.classes.tolist()) == {0, 1}
+    np.testing.assert_allclose(hp.percussive_shares, [0.9, 0.1, 0.8, 0.2])
+    assert hp.percussive_energy == pytest.approx((3.6 + 0.3 + 1.6 + 0.2) / 10)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.9, 1.0])
+def test_mixture_of_one_kind_is_not_split(share):
+    """A drum loop (nearly all percussive) or a duet of pitched instruments: None."""
+    whole = np.array([4.0, 3.0, 2.0, 1.0])
+    assert _grouping(np.stack([whole, whole * share]), 2) is None
+    assert _grouping(np.zeros((2, 4)), 2) is None  # silence
+
+
+def test_grouping_rejects_bad_source_counts():
+    whole = np.ones(4)
+    for S in (1, 5, 2.0):
+        with pytest.raises(ParameterError, match="n_sources"):
+            _grouping(np.stack([whole, whole / 2]), S)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 4), st.integers(0, 2**31 - 1), st.sampled_from([1.0, 2.0, np.inf]))
+def test_fused_masks_sum_to_one(S, seed, power):
+    rng = np.random.default_rng(seed)
+    K = 6
+    W, H = rng.random((17, K)) * (rng.random((17, K)) < 0.7), rng.random((K, 30))
+    H[:, :3] = 0  # silent frames: no model anywhere
+    stats = np.stack([np.ones(K), rng.uniform(0, 1, K)])
+    stats[1, :2] = [0.05, 0.95]
+    hp = harmonic_percussive_grouping(W, stats, S, sample_rate=RATE, n_fft=32)
+    if hp is None:
+        return
+    masks = fused_masks(W, H, hp, rng.random((17, 30)).astype(np.float32), power=power)
+    assert masks.shape == (S, 17, 30) and masks.dtype == np.float32
+    assert np.isfinite(masks).all() and masks.min() >= 0
+    np.testing.assert_allclose(masks.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_separate_puts_tone_and_clicks_apart():
+    """End to end: one source takes the tone, the other the clicks, and they add up."""
+    x = tone_and_clicks()
+    sep = separate(x, sample_rate=RATE, n_sources=2)
+    tone = tone_and_clicks(clicks=False)
+    clicks = tone_and_clicks(tone=False)
+
+    def sdr(ref, est):
+        return 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - est) ** 2))
+
+    scores = [max(sdr(tone, s[0]), sdr(clicks, s[0])) for s in sep.sources]
+    assert min(scores) > 6.0, scores
+    assert {int(np.argmax([sdr(tone, s[0]), sdr(clicks, s[0])])) for s in sep.sources} == {0, 1}
+    np.testing.assert_allclose(sep.sources.sum(axis=0)[0], x, atol=1e-4)
+    assert sep.grouping == "harmonic-percussive"
+    # "timbre" keeps the component clustering; both add up to the mixture
+    other = separate(x, sample_rate=RATE, n_sources=2, grouping="timbre")
+    assert other.grouping == "timbre" and not np.allclose(other.sources, sep.sources)
+    np.testing.assert_allclose(other.sources.sum(axis=0)[0], x, atol=1e-4)
+
+
+def test_clicks_alone_fall_back_to_the_clustering():
+    sep = separate(tone_and_clicks(tone=False) + 1e-3 * tone_and_clicks(clicks=False),
+                   sample_rate=RATE, n_sources=2)
+    assert sep.grouping == "timbre"
+
+
+def test_streamed_equals_in_memory_and_reports_the_grouping(tmp_path):
+    """The command line's streamed path: same sources (any chunk size), same grouping."""
+    import soundfile as sf
+
+    from nmfaudio.chunked import separate_to_files
+
+    x = tone_and_clicks()
+    path = tmp_path / "mix.wav"
+    sf.write(str(path), x, RATE, subtype="FLOAT")
+    whole = separate(path, n_sources=2, n_iter=60)
+    for chunk in (7, 64):
+        outs = [tmp_path / f"{chunk}_{s}.wav" for s in range(2)]
+        done = separate_to_files(path, outs, n_sources=2, n_iter=60, chunk_frames=chunk)
+        assert done.separation.grouping == "harmonic-percussive"
+        streamed = np.stack([sf.read(str(p), dtype="float32", always_2d=True)[0].T for p in outs])
+        np.testing.assert_allclose(streamed, whole.sources, rtol=0, atol=1e-5)
