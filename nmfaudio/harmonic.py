@@ -27,7 +27,8 @@ Model
    with the median-filter masks of each source's class (shared within the class by the
    NMF models, :func:`fused_masks`). Two estimates of the same harmonic/percussive
    posterior, one from the NMF's low-rank model, one from local medians; their mean
-   was better than either alone on every speech/music mixture we measured.
+   had a higher median SDR than the NMF's masks alone on four of the five held-out
+   speech/music mixtures (README, Quality) and than the median-filter masks on all five.
 
 When the mixture has little of one kind (a drum loop is mostly percussive, a piano
 and bass duet mostly harmonic), the harmonic/percussive split says nothing about the
