@@ -110,19 +110,41 @@ def percussive_mask(V: np.ndarray, *, kernel: int = HPSS_KERNEL) -> np.ndarray:
     kernel : int > 0
         Filter length in frames and in bins.
     """
-    from scipy.ndimage import median_filter
-
     V = np.asarray(V, dtype=np.float32)
     if V.ndim != 2:
         raise ParameterError(f"V must have shape (F, T), got {V.shape}")
-    harmonic = median_filter(V, size=(1, kernel), mode="reflect")
-    percussive = median_filter(V, size=(kernel, 1), mode="reflect")
+    harmonic = _median_filter(V, kernel)
+    percussive = np.ascontiguousarray(_median_filter(np.ascontiguousarray(V.T), kernel).T)
     np.square(harmonic, out=harmonic)
     np.square(percussive, out=percussive)
     total = harmonic + percussive
     mask = np.full(V.shape, 0.5, dtype=np.float32)
     np.divide(percussive, total, out=mask, where=total > 0)
     return mask
+
+
+def _median_filter(x: np.ndarray, kernel: int) -> np.ndarray:
+    """Median of ``kernel`` values along the last axis of a float32 (R, n) array, edges
+    reflected (``scipy.ndimage.median_filter(x, size=(1, kernel), mode="reflect")``).
+
+    A sliding sorted window in numba (:func:`nmfaudio._kernels.median_rows`): 0.3 s
+    instead of 4.3 s for both filters of a minute at 44.1 kHz. scipy where numba is
+    missing, or where the axis is shorter than the kernel (numpy's and scipy's edge
+    extensions differ once the padding is longer than the signal).
+    """
+    from ._kernels import median_rows
+
+    kernel_fn = median_rows() if kernel % 2 == 1 and x.shape[1] > kernel else None
+    if kernel_fn is None:
+        from scipy.ndimage import median_filter
+
+        return median_filter(x, size=(1, kernel), mode="reflect")
+    half = kernel // 2
+    # numpy's "symmetric" (d c b a | a b c d) is scipy.ndimage's "reflect"
+    padded = np.ascontiguousarray(np.pad(x, ((0, 0), (half, half)), mode="symmetric"))
+    out = np.empty(x.shape, dtype=np.float32)
+    kernel_fn(padded, kernel, out)
+    return out
 
 
 def percussive_mask_of_frames(spectrogram_of, start: int, stop: int, n_frames: int) -> np.ndarray:

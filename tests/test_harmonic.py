@@ -165,3 +165,21 @@ def test_streamed_equals_in_memory_and_reports_the_grouping(tmp_path):
         assert done.separation.grouping == "harmonic-percussive"
         streamed = np.stack([sf.read(str(p), dtype="float32", always_2d=True)[0].T for p in outs])
         np.testing.assert_allclose(streamed, whole.sources, rtol=0, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 120), st.sampled_from([1, 3, 5, 31]),
+       st.integers(0, 2**31 - 1), st.booleans())
+def test_fast_median_filter_is_scipys(rows, n, kernel, seed, ties):
+    """The numba sliding median equals scipy.ndimage.median_filter (reflected edges),
+    with ties (silence, quantized values) and kernels longer than the signal."""
+    from scipy.ndimage import median_filter
+
+    from nmfaudio.harmonic import _median_filter
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((rows, n)).astype(np.float32)
+    if ties:
+        x = np.round(x * 3).astype(np.float32)
+    expected = median_filter(x, size=(1, kernel), mode="reflect")
+    np.testing.assert_array_equal(_median_filter(x, kernel), expected)
