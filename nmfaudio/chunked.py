@@ -584,7 +584,7 @@ def separate_to_files(
     guard: Optional[Callable] = None,
     seed=0,
     n_iter: int = 300,
-    tol: float = 1e-5,
+    tol: Optional[float] = None,
     dtype=np.float32,
     callback=None,
     n_threads: Optional[int] = None,
@@ -621,7 +621,7 @@ def separate_to_files(
         Entered around every write to a file (the command line holds signals back
         there: an exception inside libsndfile's I/O would be lost).
     seed, n_iter, tol, dtype, callback, n_threads
-        Of the NMF, as in :func:`nmfaudio.separate`.
+        Of the NMF, as in :func:`nmfaudio.separate` (``tol`` None: the mode's default).
     fit : {"auto", "whole", "online"}
         Unsupervised: see :func:`separate_stream` (auto: online above ~49 min at 44.1 kHz).
     **settings_args
@@ -659,8 +659,8 @@ def separate_to_files(
     if blind_default_stft:  # as separate(): frames of about 64 ms whatever the rate
         settings = replace(settings, stft=STFTConfig.for_sample_rate(source.sample_rate))
     fit_mode(settings, 0, fit)  # checks fit before anything is read
-    nmf_args = dict(seed=seed, n_iter=n_iter, tol=tol, dtype=dtype, callback=callback,
-                    n_threads=n_threads)
+    nmf_args = dict(seed=seed, n_iter=n_iter, dtype=dtype, callback=callback, n_threads=n_threads,
+                    tol=_pipeline.default_tol(settings) if tol is None else tol)
     if settings.supervised and source.sample_rate != settings.sample_rate:
         return _separate_resampled(source, settings, paths, residual_path, subtype, overwrite,
                                    chunk_frames, progress, nmf_args, guard)
