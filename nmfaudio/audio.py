@@ -13,6 +13,7 @@ librosa) of ``float32`` samples in ``[-1, 1]``, carried together with its sample
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import warnings

@@ -35,11 +35,11 @@ from .masks import component_models
 from . import pipeline as _pipeline
 from .masks import groups_from_labels
 from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, fixed_templates,
-                       groups_and_gains, source_masks, stat_frames, uses_harmonic,
-                       uses_spatial)
+                       groups_and_gains, source_masks, spatial_model, stat_frames,
+                       uses_harmonic)
 from .harmonic import (CONTEXT, fused_masks, harmonic_percussive_grouping, percussive_mask,
                        percussive_mask_of_frames, share_statistics)
-from .spatial import (N_ROUNDS, fit_directions, normalize_shares, share_numerators,
+from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
 from .spectral import STFTConfig, spectrogram
 from .streaming import DEFAULT_CHUNK_FRAMES, OverlapAdd, chunk_ranges, n_frames, stft_frames
@@ -380,9 +380,9 @@ def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, s
     None, ``masks_of(t0, t1, X)`` giving the (S, C, F, n) masks of a chunk, the name of
     the grouping). Drops the first pass's magnitudes once they are used."""
     gains = None
-    if uses_spatial(settings, source.n_channels):
-        spatial = _SpatialStream(source, settings, ranges, result.templates, activations,
-                                 first.magnitudes)
+    model = spatial_model(settings, first.magnitudes)
+    if model is not None:
+        spatial = _SpatialStream(source, settings, ranges, result.templates, activations, model)
         first.magnitudes = None
         return spatial.groups, None, spatial.applied, "spatial"
     hp = _harmonic_grouping(source, settings, ranges, T, result.templates, activations,
@@ -420,7 +420,7 @@ def _harmonic_grouping(source, settings, ranges, T, W, activations, sample_rate)
     """:func:`nmfaudio.harmonic.harmonic_percussive_grouping` from one pass over the
     chunks (each with the context its median filters need), or None where the
     pipeline's grouping is not harmonic/percussive or the mixture is of one kind."""
-    if not uses_harmonic(settings, source.n_channels):
+    if not uses_harmonic(settings, source.n_channels, spatial=False):
         return None
     statistics = 0.0
     for t0, t1 in ranges:
@@ -467,15 +467,15 @@ def _synthesize(source, settings, sinks, ranges, T, masks_of, report):
 class _SpatialStream:
     """Blind multichannel masks (:func:`nmfaudio.pipeline.spatial_grouping`) chunk by chunk.
 
-    The same steps as the whole-signal version: directions fitted on the stat frames,
+    The same steps as the whole-signal version: directions (fitted on the stat frames),
     then rounds of (posteriors -> component shares), the shares summed over chunks
     (each round one more pass over the audio's STFT), then a pass for the sources'
     spectral centroids, which order them. V is recomputed from each chunk's STFT.
     """
 
-    def __init__(self, source, settings, ranges, W, activations, fit_magnitudes) -> None:
+    def __init__(self, source, settings, ranges, W, activations, model) -> None:
         self.source, self.settings, self.W, self.activations = source, settings, W, activations
-        self.model = fit_directions(fit_magnitudes, settings.n_sources)
+        self.model = model
         self.shares = None
         for _ in range(N_ROUNDS):
             r = 0.0

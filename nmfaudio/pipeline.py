@@ -49,7 +49,7 @@ from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .grouping import check_weight, cluster_components, component_balance
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask,
                        share_statistics)
-from .spatial import fit_directions, spatial_masks
+from .spatial import distinct_directions, fit_directions, spatial_masks
 from .masks import (_check_power, component_models, groups_from_labels, masks_from_models,
                     powered_ratios, share)
 from .factorization import NMFResult, nmf, parse_beta
@@ -898,15 +898,15 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     magnitudes = np.abs(X[..., frames]) if X.shape[0] > 1 else X[:, :, :0]
     gains = None
     hp = None
-    if uses_harmonic(settings, X.shape[0]):
+    model = spatial_model(settings, magnitudes)
+    if uses_harmonic(settings, X.shape[0], spatial=model is not None):
         percussive = percussive_mask(V)
         hp = harmonic_percussive_grouping(
             result.templates, share_statistics(result.templates, result.activations, V, percussive),
             settings.n_sources, sample_rate=sample_rate, n_fft=settings.stft.n_fft)
-    if uses_spatial(settings, X.shape[0]):
+    if model is not None:
         groups, masks = spatial_grouping(X, V, result, settings.n_sources,
-                                         mask_power=settings.mask_power,
-                                         fit_magnitudes=magnitudes)
+                                         mask_power=settings.mask_power, model=model)
         applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
         grouping = "spatial"
     elif hp is not None:
@@ -940,11 +940,34 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     )
 
 
-def uses_harmonic(settings: SeparationSettings, n_channels: int) -> bool:
+def uses_harmonic(settings: SeparationSettings, n_channels: int, *, spatial: bool) -> bool:
     """True when the grouping tries the harmonic/percussive model first
-    (:mod:`nmfaudio.harmonic`; it may still find the mixture of one kind and decline)."""
+    (:mod:`nmfaudio.harmonic`; it may still find the mixture of one kind and decline):
+    blind, one channel, or several with shared masks or with spatial masks asked for but
+    no distinct directions (``spatial`` False, see :func:`spatial_model`)."""
     return (not settings.supervised and settings.grouping == "auto" and settings.n_sources > 1
-            and (n_channels == 1 or settings.channel_masks == "shared"))
+            and not spatial
+            and (n_channels == 1 or settings.channel_masks in ("shared", "spatial")))
+
+
+def spatial_model(settings: SeparationSettings, magnitudes: np.ndarray):
+    """The source directions when the masks come from :func:`spatial_grouping`, else None.
+
+    None for one channel, with dictionaries, with other ``channel_masks``, and when the
+    fitted directions are not distinct (:func:`nmfaudio.spatial.distinct_directions`:
+    the channels carry no direction, e.g. a mono recording copied to two channels); the
+    separation is then grouped as a single channel's, with one mask for every channel.
+
+    Parameters
+    ----------
+    settings : SeparationSettings
+    magnitudes : np.ndarray, shape=(C, F, T')
+        ``|X|`` at the frames the directions are fitted on (:func:`stat_frames`).
+    """
+    if not uses_spatial(settings, magnitudes.shape[0]):
+        return None
+    model = fit_directions(magnitudes, int(settings.n_sources))
+    return model if distinct_directions(model) else None
 
 
 def uses_spatial(settings: SeparationSettings, n_channels: int) -> bool:
@@ -953,7 +976,8 @@ def uses_spatial(settings: SeparationSettings, n_channels: int) -> bool:
 
 
 def spatial_grouping(X: np.ndarray, V: np.ndarray, result: NMFResult, n_sources: int, *,
-                     mask_power: float, fit_magnitudes: Optional[np.ndarray] = None) -> tuple:
+                     mask_power: float, fit_magnitudes: Optional[np.ndarray] = None,
+                     model=None) -> tuple:
     """Unsupervised multichannel: masks from each bin's direction and the NMF prior.
 
     See :mod:`nmfaudio.spatial`: every bin is weighed by how well its channel
@@ -972,6 +996,9 @@ def spatial_grouping(X: np.ndarray, V: np.ndarray, result: NMFResult, n_sources:
     fit_magnitudes : np.ndarray, shape=(C, F, T'), optional
         ``|X|`` at the frames the source directions are fitted on (:func:`stat_frames`,
         as the chunked pipeline does); default every frame.
+    model : SpatialModel, optional
+        The directions, already fitted (:func:`spatial_model`); then ``fit_magnitudes``
+        is not used.
 
     Returns
     -------
@@ -982,8 +1009,9 @@ def spatial_grouping(X: np.ndarray, V: np.ndarray, result: NMFResult, n_sources:
         Sum to 1 over sources in every bin.
     """
     magnitudes = np.abs(X)
-    model = fit_directions(magnitudes if fit_magnitudes is None else fit_magnitudes,
-                           int(n_sources))
+    if model is None:
+        model = fit_directions(magnitudes if fit_magnitudes is None else fit_magnitudes,
+                               int(n_sources))
     masks, shares, _ = spatial_masks(magnitudes, result.templates, result.activations, V,
                                      int(n_sources), power=mask_power, model=model)
     spectra = np.einsum("sft,ft->sf", masks, V, optimize=True)

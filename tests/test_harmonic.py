@@ -183,3 +183,22 @@ def test_fast_median_filter_is_scipys(rows, n, kernel, seed, ties):
         x = np.round(x * 3).astype(np.float32)
     expected = median_filter(x, size=(1, kernel), mode="reflect")
     np.testing.assert_array_equal(_median_filter(x, kernel), expected)
+
+
+def test_two_identical_channels_are_grouped_as_one():
+    """A mono recording copied to both channels has no direction to cluster: the
+    spatial model is skipped (it would split bins at random) and the stereo result is
+    the mono one on each channel."""
+    from nmfaudio.spatial import SpatialModel, distinct_directions
+
+    x = tone_and_clicks()
+    mono = separate(x, sample_rate=RATE, n_sources=2)
+    stereo = separate(np.stack([x, x]), sample_rate=RATE, n_sources=2)
+    assert stereo.grouping == "harmonic-percussive"
+    for c in range(2):
+        np.testing.assert_allclose(stereo.sources[:, c], mono.sources[:, 0], atol=1e-5)
+    centre = np.full((2, 2), np.sqrt(0.5))
+    assert not distinct_directions(SpatialModel(centre, np.ones(2), np.ones(2) / 2))
+    panned = np.array([[np.cos(0.6), np.sin(0.6)], [np.cos(0.9), np.sin(0.9)]])
+    assert distinct_directions(SpatialModel(panned, np.ones(2), np.ones(2) / 2))
+    assert not distinct_directions(SpatialModel(panned[:1], np.ones(1), np.ones(1)))
