@@ -37,8 +37,8 @@ from .masks import groups_from_labels
 from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, fixed_templates,
                        groups_and_gains, source_masks, spatial_model, stat_frames,
                        uses_harmonic)
-from .harmonic import (CONTEXT, fused_masks, harmonic_percussive_grouping, percussive_mask,
-                       percussive_mask_of_frames, share_statistics)
+from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask_of_frames,
+                       share_statistics)
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
 from .spectral import STFTConfig, spectrogram
@@ -391,7 +391,7 @@ def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, s
         first.magnitudes = None
 
         def harmonic_masks(t0, t1, X):
-            percussive = percussive_mask_of_frames(
+            _, percussive = percussive_mask_of_frames(
                 lambda a, b: _spectrogram_of(source, settings, a, b), t0, t1, T)
             masks = fused_masks(result.templates, activations(t0, t1), hp, percussive,
                                 power=settings.mask_power)
@@ -424,11 +424,9 @@ def _harmonic_grouping(source, settings, ranges, T, W, activations, sample_rate)
         return None
     statistics = 0.0
     for t0, t1 in ranges:
-        a, b = max(0, t0 - CONTEXT), min(T, t1 + CONTEXT)
-        V = _spectrogram_of(source, settings, a, b)
-        percussive = percussive_mask(V)[:, t0 - a:t1 - a]
-        statistics = statistics + share_statistics(W, activations(t0, t1),
-                                                   V[:, t0 - a:t1 - a], percussive)
+        V, percussive = percussive_mask_of_frames(
+            lambda a, b: _spectrogram_of(source, settings, a, b), t0, t1, T)
+        statistics = statistics + share_statistics(W, activations(t0, t1), V, percussive)
     return harmonic_percussive_grouping(W, statistics, settings.n_sources,
                                         sample_rate=sample_rate, n_fft=settings.stft.n_fft)
 

@@ -147,14 +147,18 @@ def _median_filter(x: np.ndarray, kernel: int) -> np.ndarray:
     return out
 
 
-def percussive_mask_of_frames(spectrogram_of, start: int, stop: int, n_frames: int) -> np.ndarray:
-    """:func:`percussive_mask` of frames ``start..stop`` of a longer spectrogram, exactly.
+def percussive_mask_of_frames(spectrogram_of, start: int, stop: int,
+                              n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """V and its :func:`percussive_mask` at frames ``start..stop`` of a longer
+    spectrogram, exactly as on the whole: shape=(F, stop - start) each.
 
     ``spectrogram_of(a, b)`` gives V's frames a..b; :data:`CONTEXT` frames on each side
     (where they exist) make the median filters see what they see on the whole V.
     """
     a, b = max(0, start - CONTEXT), min(n_frames, stop + CONTEXT)
-    return percussive_mask(spectrogram_of(a, b))[:, start - a:stop - a]
+    V = spectrogram_of(a, b)
+    part = slice(start - a, stop - a)
+    return V[:, part], percussive_mask(V)[:, part]
 
 
 def share_statistics(W: np.ndarray, H: np.ndarray, V: np.ndarray,

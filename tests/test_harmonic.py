@@ -50,8 +50,9 @@ def test_mask_of_frames_is_exact(start, length):
     V = np.random.default_rng(2).random((33, 80)).astype(np.float32)
     stop = min(80, start + length)
     whole = percussive_mask(V)
-    part = percussive_mask_of_frames(lambda a, b: V[:, a:b], start, stop, 80)
+    V_part, part = percussive_mask_of_frames(lambda a, b: V[:, a:b], start, stop, 80)
     np.testing.assert_array_equal(part, whole[:, start:stop])
+    np.testing.assert_array_equal(V_part, V[:, start:stop])
     assert CONTEXT == 15
 
 
@@ -202,3 +203,9 @@ def test_two_identical_channels_are_grouped_as_one():
     panned = np.array([[np.cos(0.6), np.sin(0.6)], [np.cos(0.9), np.sin(0.9)]])
     assert distinct_directions(SpatialModel(panned, np.ones(2), np.ones(2) / 2))
     assert not distinct_directions(SpatialModel(panned[:1], np.ones(1), np.ones(1)))
+
+
+def test_grouping_setting_is_checked():
+    with pytest.raises(ParameterError, match="grouping"):
+        separation_settings(n_sources=2, grouping="harmonic")
+    assert separation_settings(n_sources=2).grouping == "auto"
