@@ -683,3 +683,13 @@ def test_a_long_recording_learns_online_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(chunked, "ONLINE_V_BYTES", 1 << 30)
     (item,) = ok_json("separate", EXAMPLE_MIX, "-o", tmp_path / "w", *FAST)["files"]
     assert item["fit"] == "whole"
+
+
+def test_blind_summary_and_json_say_how_components_became_sources(tmp_path):
+    """Mono keys + drums: harmonic/percussive, in words; the panned stereo fixture: by
+    direction, in --json."""
+    said = ok("separate", EXAMPLE_MIX, "--sources", "2", "-o", tmp_path / "a", *FAST)
+    assert "grouped by harmonic/percussive" in said.stdout
+    (item,) = ok_json("separate", FIXTURES / "stereo" / "mixture.wav", "--sources", "2",
+                      "-o", tmp_path / "b", "--json", *FAST)["files"]
+    assert item["grouping"] == "spatial"

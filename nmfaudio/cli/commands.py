@@ -222,9 +222,17 @@ def _report_file(result: dict, *, verbose: bool, quiet: bool) -> None:
         state = ", converged" if result["converged"] else ""
         if result.get("fit") == "online":  # chosen from the size: say so
             state += ", templates learned online (a long recording)"
+        grouping = result.get("grouping")
+        if grouping in _GROUPING_WORDS:  # blind: how the components became sources
+            state += f", grouped {_GROUPING_WORDS[grouping]}"
         click.echo(f"{result.get('label', result['input'])} -> {result['output_dir']}{os.sep}: "
                    f"{names}{extras} ({result['iterations']} iterations{state}, "
                    f"{result['seconds']:.1f} s)")
+
+
+#: How the summary line names each blind grouping (Separation.grouping).
+_GROUPING_WORDS = {"spatial": "by direction", "harmonic-percussive": "by harmonic/percussive",
+                   "timbre": "by timbre"}
 
 
 def _echo_demo_hint(result: dict) -> None:
