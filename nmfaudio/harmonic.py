@@ -113,13 +113,21 @@ def percussive_mask(V: np.ndarray, *, kernel: int = HPSS_KERNEL) -> np.ndarray:
     V = np.asarray(V, dtype=np.float32)
     if V.ndim != 2:
         raise ParameterError(f"V must have shape (F, T), got {V.shape}")
+    if not np.isfinite(V).all():
+        raise ParameterError("V has NaN or infinite values; the percussive mask needs finite data")
     harmonic = _median_filter(V, kernel)
     percussive = np.ascontiguousarray(_median_filter(np.ascontiguousarray(V.T), kernel).T)
-    np.square(harmonic, out=harmonic)
-    np.square(percussive, out=percussive)
-    total = harmonic + percussive
+    # P^2 / (H^2 + P^2) written as 1 / (1 + (H / P)^2): the squares of V's values would
+    # leave float32's range at either end (V ~ 1e20 or 1e-21), their ratio does not;
+    # (H / P)^2 may overflow to inf, which gives the right limit, 0
     mask = np.full(V.shape, 0.5, dtype=np.float32)
-    np.divide(percussive, total, out=mask, where=total > 0)
+    loud = percussive > 0
+    ratio = np.divide(harmonic, percussive, out=np.zeros_like(harmonic), where=loud)
+    with np.errstate(over="ignore"):
+        np.square(ratio, out=ratio)
+    ratio += 1.0
+    np.divide(1.0, ratio, out=mask, where=loud)
+    mask[~loud & (harmonic > 0)] = 0.0
     return mask
 
 
@@ -214,6 +222,26 @@ def _register_split(register: np.ndarray, weight: np.ndarray) -> float:
     return float(threshold)
 
 
+def _split_largest(groups, register, whole):
+    """Split by register the group with the most energy that can be split (the one a
+    fair share per source says holds more than one source): (index, low, high) with
+    energy on both sides, or None when no group has two components of distinct
+    register and nonzero energy."""
+    for j in np.argsort([-float(g @ whole) for g in groups], kind="stable"):
+        g = groups[j]
+        members = g > 0.5  # the components that lie mostly in this group decide
+        if np.unique(register[members & (whole > 0)]).size < 2:
+            members = g > 0
+        members &= whole > 0
+        if np.unique(register[members]).size < 2:
+            continue
+        low = register < _register_split(register[members], (g * whole)[members])
+        parts = g * low, g * ~low
+        if all(float(part @ whole) > 0 for part in parts):
+            return int(j), parts[0], parts[1]
+    return None
+
+
 def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_sources: int, *,
                                  sample_rate: int, n_fft: int) -> Optional[HarmonicPercussive]:
     """Split the components into S sources by class, then by register (see module doc).
@@ -232,7 +260,9 @@ def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_source
     -------
     HarmonicPercussive or None
         None when either class holds less than :data:`MIN_CLASS_SHARE` of the mixture
-        (or the mixture is silent): the classes are then not sources.
+        (or the mixture is silent): the classes are then not sources; also when no group
+        has two components of distinct register left to split (S near K). Every source
+        gets a part of the mixture's energy.
         Sources are ordered by increasing spectral centroid.
     """
     W = np.asarray(W, dtype=np.float64)
@@ -254,18 +284,12 @@ def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_source
     register = np.log2((freqs @ W) / np.maximum(column, np.finfo(np.float64).tiny) + 20.0)
     groups, classes = [1.0 - p, p], [HARMONIC, PERCUSSIVE]
     while len(groups) < n_sources:
-        # split the group with the most energy: the one a fair share per source says
-        # holds more than one source
-        energies = [float(g @ whole) for g in groups]
-        j = int(np.argmax(energies))
-        g, c = groups.pop(j), classes.pop(j)
-        members = g > 0.5
-        if members.sum() < 2:
-            members = g > 0
-        threshold = _register_split(register[members], (g * whole)[members])
-        low = register < threshold
-        groups[j:j] = [g * low, g * ~low]
-        classes[j:j] = [c, c]
+        split = _split_largest(groups, register, whole)
+        if split is None:  # too few distinct components for S sources: let the clustering decide
+            return None
+        j, low, high = split
+        groups[j:j + 1] = [low, high]
+        classes[j:j + 1] = [classes[j], classes[j]]
     weights = np.stack(groups)
     # order by the centroid of each source's part of V
     spectra = (W / np.maximum(column, np.finfo(np.float64).tiny)) @ (weights * whole).T  # (F, S)

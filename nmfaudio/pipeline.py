@@ -88,10 +88,10 @@ DEFAULT_SPECTROGRAM_POWER = 1.0
 DEFAULT_MASK_POWER = 2.0
 #: Maximum NMF iterations, and the relative tolerance (the loss's relative decrease
 #: between two checks, 10 iterations apart, under which the fit stops) of each mode.
-#: Blind fits stop at 1e-3: the grouping and masks have settled by then (median SDR of
-#: all six shared tasks unchanged within 0.1 dB or better, about a third fewer
-#: iterations); supervised fits keep going, as their activations still gain (A_stereo
-#: supervised lost 0.9 dB at 1e-3).
+#: Blind fits stop at 1e-3: the grouping and masks have settled by then (the median SDR
+#: of each of the six shared tasks moved by -0.01 to +0.09 dB, A's worst source from
+#: -2.43 to 0.58, with about a third fewer iterations); supervised fits keep going, as
+#: their activations still gain (A_stereo supervised lost 0.9 dB at 1e-3).
 DEFAULT_N_ITER = 300
 DEFAULT_TOL = 1e-5
 DEFAULT_TOL_UNSUPERVISED = 1e-3
@@ -165,7 +165,10 @@ class Separation:
         The soft masks of the channel-averaged model, summing to 1 over sources in
         every bin (with ``channel_gains``, each channel's masks are these reweighted).
     groups : tuple of np.ndarray
-        The component indices (into the columns of W) of each source.
+        The component indices (into the columns of W) of each source. With the soft
+        "spatial" and "harmonic-percussive" groupings a component is shared between
+        sources and is listed under the one holding its largest share (the masks use
+        every share), so a source may have signal and an empty group.
     nmf : NMFResult
         The factorization (templates (F, K), activations (K, T), loss history).
     spectrogram : np.ndarray, shape=(F, T)
@@ -329,14 +332,15 @@ class SeparationSettings:
         Unsupervised mode: weight of activation correlation in the timbre clustering
         (default 0.3).
     grouping : {"auto", "timbre"}
-        Unsupervised mode, one channel (or ``channel_masks="shared"``): how components
+        Unsupervised mode, one channel (or several with ``channel_masks="shared"``, or
+        "spatial" when the channels carry no distinct directions): how components
         become sources. "auto" (default): by harmonic/percussive class and register
         with soft shares (:mod:`nmfaudio.harmonic`) when the mixture holds both kinds of
         sound, at least a quarter of its energy each; otherwise, and with "timbre",
         by clustering templates and activations (:mod:`nmfaudio.grouping`). Measured,
-        median SDR: B_speech_music 0.88 -> 2.48 dB, C 1.85 -> 3.50,
-        A_piano_bass_drums -0.26 -> 3.94 (worst source -10.85 -> 1.58); the drum loops
-        fall back to the clustering.
+        median SDR (worst source): B_speech_music 0.88 -> 2.49 dB, C 1.85 -> 3.51,
+        A_piano_bass_drums -0.26 (-10.85) -> 3.90 (0.58); the drum loops fall back to
+        the clustering.
     channel_masks : {"spatial", "gains", "shared"}
         Multichannel input. "spatial" (the default without dictionaries; not allowed
         with them) assigns every time-frequency bin by the direction of its channel
@@ -650,9 +654,10 @@ def group_components(X: np.ndarray, result: NMFResult, n_sources: int, *, sample
                      frames: Optional[np.ndarray] = None) -> np.ndarray:
     """Unsupervised: the source number of each NMF component, shape=(K,).
 
-    The one step that decides how blind components become sources (currently
-    :func:`nmfaudio.grouping.cluster_components`, with each component's channel balance
-    for multichannel X).
+    The timbre clustering (:func:`nmfaudio.grouping.cluster_components`, with each
+    component's channel balance for multichannel X): the blind grouping where neither
+    the spatial model (:func:`spatial_model`) nor the harmonic/percussive one
+    (:mod:`nmfaudio.harmonic`) applies, or with ``grouping="timbre"``.
 
     Parameters
     ----------

@@ -150,20 +150,27 @@ def test_clicks_alone_fall_back_to_the_clustering():
     assert sep.grouping == "timbre"
 
 
-def test_streamed_equals_in_memory_and_reports_the_grouping(tmp_path):
+@pytest.mark.parametrize("channels, S, extra", [
+    (1, 2, {}), (1, 3, {}), (2, 2, {}), (2, 2, {"channel_masks": "shared"})],
+    ids=["mono", "mono-3-sources", "copied-stereo", "stereo-shared"])
+def test_streamed_equals_in_memory_and_reports_the_grouping(tmp_path, channels, S, extra):
     """The command line's streamed path: same sources (any chunk size), same grouping."""
     import soundfile as sf
 
     from nmfaudio.chunked import separate_to_files
 
     x = tone_and_clicks()
+    if channels == 2:  # the right channel a little quieter and delayed: not a copy
+        x = np.stack([x, x]) if not extra else np.stack([x, 0.7 * np.roll(x, 3)])
     path = tmp_path / "mix.wav"
-    sf.write(str(path), x, RATE, subtype="FLOAT")
-    whole = separate(path, n_sources=2, n_iter=60)
+    sf.write(str(path), x.T, RATE, subtype="FLOAT")
+    whole = separate(path, n_sources=S, n_iter=60, **extra)
+    assert whole.grouping == "harmonic-percussive"
     for chunk in (7, 64):
-        outs = [tmp_path / f"{chunk}_{s}.wav" for s in range(2)]
-        done = separate_to_files(path, outs, n_sources=2, n_iter=60, chunk_frames=chunk)
+        outs = [tmp_path / f"{chunk}_{s}.wav" for s in range(S)]
+        done = separate_to_files(path, outs, n_sources=S, n_iter=60, chunk_frames=chunk, **extra)
         assert done.separation.grouping == "harmonic-percussive"
+        assert [g.tolist() for g in done.separation.groups] == [g.tolist() for g in whole.groups]
         streamed = np.stack([sf.read(str(p), dtype="float32", always_2d=True)[0].T for p in outs])
         np.testing.assert_allclose(streamed, whole.sources, rtol=0, atol=1e-5)
 
@@ -209,3 +216,32 @@ def test_grouping_setting_is_checked():
     with pytest.raises(ParameterError, match="grouping"):
         separation_settings(n_sources=2, grouping="harmonic")
     assert separation_settings(n_sources=2).grouping == "auto"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 8), st.integers(2, 6), st.integers(0, 2**31 - 1))
+def test_no_source_is_left_empty(K, S, seed):
+    """Every source gets a part of the energy, or the grouping declines (None) and the
+    clustering decides; also when S is close to K or components are silent."""
+    rng = np.random.default_rng(seed)
+    whole = rng.uniform(0, 5, K) * (rng.random(K) < 0.8)
+    stats = np.stack([whole, whole * rng.choice([0.0, 0.1, 0.9, 1.0, 0.5], K)])
+    W = rng.random((17, K)) * (rng.random((17, K)) < 0.6)
+    try:
+        hp = harmonic_percussive_grouping(W, stats, S, sample_rate=RATE, n_fft=32)
+    except ParameterError:
+        assert S > K
+        return
+    if hp is not None:
+        assert np.all(hp.weights @ whole > 0), hp.weights
+        np.testing.assert_allclose(hp.weights.sum(axis=0), 1.0)
+
+
+def test_percussive_mask_is_scale_free_and_refuses_nan():
+    V = np.random.default_rng(4).random((40, 60)).astype(np.float32)
+    for scale in (1e-21, 1e20):
+        np.testing.assert_allclose(percussive_mask(V * np.float32(scale)), percussive_mask(V),
+                                   atol=1e-6)
+    V[3, 4] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        percussive_mask(V)

@@ -94,11 +94,12 @@ def test_unsupervised_beats_the_mixture_by_3_db(shared_audio, task):
 #: it through changes of the NMF core (measured 9.57 and 9.56, worst 8.20). B and C
 #: hold issue 7's floors (1.4 and 2.7) with the harmonic/percussive grouping
 #: (nmfaudio.harmonic; measured 2.49 / 1.68 and 3.51 / 2.09), and A holds what it
-#: measured (3.90, worst 0.58; -2.43 at the tolerance of 1e-5; issue 7 asks 5.0). Their soft shares moved by at most
+#: measured (3.90, worst 0.58; the worst source was -2.43 at a tolerance of 1e-5, so a
+#: change of the fit may move that floor; issue 7 asks 5.0 for the median). Their soft shares moved by at most
 #: 0.15 dB over 150 to 400 iterations and random starts (the timbre clustering they
 #: replace moved by 1 to 5 dB). The drum loops fall back to that clustering and have
 #: no floor here: a floor would only pin luck.
-BLIND_FLOOR = {"A_stereo_panned": (9.5, 8.0), "A_piano_bass_drums": (3.5, -3.0),
+BLIND_FLOOR = {"A_stereo_panned": (9.5, 8.0), "A_piano_bass_drums": (3.5, 0.0),
                "B_speech_music": (2.3, 1.5), "C_speech_piano_supervised": (3.3, 1.9)}
 
 
