@@ -84,7 +84,10 @@ and the writing of its sources, with the wall time inside each stage's functions
 Batch (``--sections batch``). ``python -m nmfaudio separate FILES -o OUT -q --jobs J``
 in a new process on 20 stereo files of 10 s (A_stereo_panned from 20 offsets), J = 1 and
 2 interleaved, ``--repeats`` times each: files per minute and user CPU seconds per file
-(from the children's rusage), with the load average before each run.
+(from the children's rusage), with the load average before each run. Where ``taskset``
+exists, a third run per repeat measures the machine's ceiling for any ``--jobs 2``: two
+independent ``--jobs 1`` processes at once, each pinned to its own core and given half
+the files (no pool, no sharing; what two perfectly efficient workers could do).
 
 At the end the targets are checked from the medians and marked PASS or FAIL:
 KL and IS float32 at least 1.3x faster per iteration than scikit-learn and at most 1.2x
@@ -775,17 +778,48 @@ def run_batch_once(paths: list[Path], out_dir: Path, jobs: int) -> tuple[float, 
     return wall, cpu, after.ru_utime - before.ru_utime
 
 
+def run_pinned_pair(paths: list[Path], out_dir: Path) -> float:
+    """Wall seconds of two ``--jobs 1`` processes at once, each pinned to its own core
+    (``taskset``) with half of ``paths``."""
+    import shutil
+    import subprocess
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    half = len(paths) // 2
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m", "nmfaudio",
+                               "separate", *map(str, part), "-o", str(out_dir / str(core)),
+                               "-q"], env=env, stdout=subprocess.DEVNULL)
+             for core, part in ((0, paths[:half]), (1, paths[half:]))]
+    if any(p.wait() for p in procs):
+        raise RuntimeError("a pinned nmfaudio process failed")
+    return time.perf_counter() - t0
+
+
 def run_batch(folder: Path, work: Path, n_files: int, seconds: float, repeats: int) -> dict:
-    """--jobs 1 and --jobs 2 on the same files, interleaved; files per minute and CPU per file."""
+    """--jobs 1 and --jobs 2 on the same files, interleaved; files per minute and CPU per
+    file; and, where taskset exists, two pinned independent processes (the ceiling)."""
+    import shutil
+
     paths = make_batch(folder, work, n_files, seconds)
     runs = {1: [], 2: []}
+    pairs = []
+    pinned = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
     loads = []
     for r in range(repeats):
         for jobs in (1, 2):
             log(f"batch: repeat {r + 1}/{repeats}, --jobs {jobs}")
             loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"))
             runs[jobs].append(run_batch_once(paths, work / "out", jobs))
-    out = {"n_files": n_files, "seconds_per_file": seconds, "loads": loads, "runs": runs}
+        if pinned:
+            log(f"batch: repeat {r + 1}/{repeats}, two pinned --jobs 1 processes")
+            pairs.append(run_pinned_pair(paths, work / "pair"))
+    out = {"n_files": n_files, "seconds_per_file": seconds, "loads": loads, "runs": runs,
+           "pairs": pairs}
+    if pairs:
+        out["ceiling"] = statistics.median(a[0] / b for a, b in zip(runs[1], pairs))
+        out["of_ceiling"] = statistics.median(b / c[0] for c, b in zip(runs[2], pairs))
     for jobs, rs in runs.items():
         out[f"jobs{jobs}"] = {
             "files_per_min": statistics.median(60.0 * n_files / w for w, _, _ in rs),
@@ -809,6 +843,13 @@ def report_batch(batch: dict) -> None:
     print(table(["", "files/min", "user CPU s/file", "user+sys s/file", "wall s per run"], rows))
     print(f"--jobs 2 / --jobs 1: {batch['speedup']:.2f}x files per minute (target >= 1.6), user "
           f"CPU per file {batch['user_cpu_ratio']:.2f}x (target <= 1.15)")
+    if batch.get("pairs"):
+        print(f"two pinned --jobs 1 processes (wall s: "
+              f"{' '.join(f'{w:.1f}' for w in batch['pairs'])}) / --jobs 1: "
+              f"{batch['ceiling']:.2f}x, the ceiling of any --jobs 2 on this machine; --jobs 2 "
+              f"runs at {100 * batch['of_ceiling']:.0f}% of it")
+    else:
+        print("(no taskset: the pinned-pair ceiling was not measured)")
 
 
 # ---------------------------------------------------------------------------------------
