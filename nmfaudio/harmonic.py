@@ -50,6 +50,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ParameterError
+from .masks import masks_from_models
 
 __all__ = ["HPSS_KERNEL", "MIN_CLASS_SHARE", "FUSION", "HarmonicPercussive",
            "percussive_mask", "share_statistics", "harmonic_percussive_grouping",
@@ -317,8 +318,6 @@ def fused_masks(W: np.ndarray, H: np.ndarray, grouping: HarmonicPercussive,
         :func:`percussive_mask` of these frames.
     power : float
     """
-    from .masks import masks_from_models
-
     W32 = np.asarray(W, dtype=np.float32)
     H32 = np.asarray(H, dtype=np.float32)
     weights = grouping.weights.astype(np.float32)
