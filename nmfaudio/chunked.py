@@ -34,9 +34,11 @@ from .factorization import NMFResult
 from .masks import component_models
 from . import pipeline as _pipeline
 from .masks import groups_from_labels
-from .pipeline import (SeparationSettings, _apply, _factorize, fit_activations, fixed_templates,
-                       groups_and_gains, source_masks, spatial_model, stat_frames,
-                       uses_harmonic)
+from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_fit, fit_activations,
+                       fixed_templates, groups_and_gains, source_masks, spatial_model,
+                       stat_frames, uses_harmonic)
+from .convolutive import NMFDResult
+from .drums import drum_kit_masks, is_drum_kit, percussive_energy
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask_of_frames,
                        share_statistics)
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
@@ -72,7 +74,7 @@ class StreamedSeparation:
         per :data:`nmfaudio.pipeline.FIT_FRAMES` frames).
     grouping : str
         How components became sources: ``"dictionaries"``, ``"spatial"``,
-        ``"harmonic-percussive"`` or ``"timbre"`` (see
+        ``"drum-kit"``, ``"harmonic-percussive"`` or ``"timbre"`` (see
         :attr:`nmfaudio.pipeline.Separation.grouping`).
     """
 
@@ -278,15 +280,36 @@ def _analysis(source, settings: SeparationSettings, ranges, T: int, mode: str, s
     return first
 
 
-def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict):
-    """The NMF of the first pass: on the whole V (free templates), or the activations
-    gathered block by block (every template fixed). Returns (result, the whole
-    activations or None, "whole" or "blocks")."""
+def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict, *,
+         sample_rate: int, spatial: bool):
+    """The NMF of the first pass: on the whole V (free templates; the NMFD of a drum kit
+    where :func:`_is_drum_kit`), or the activations gathered block by block (every
+    template fixed). Returns (result, the whole activations or None, "whole" or
+    "blocks")."""
+    if first.W_fixed is None and _is_drum_kit(first, settings, spatial=spatial):
+        result = drum_kit_fit(first.V, settings, sample_rate=sample_rate, seed=seed, **nmf_args)
+        first.V = None
+        return result, result.activations, "whole"
     if first.W_fixed is None:
         result = _factorize(first.V, settings, seed=seed, **nmf_args)
         first.V = None  # the fit is done: V is not needed for the masks
         return result, result.activations, "whole"
     return first.result(), None, "blocks"
+
+
+def _is_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool) -> bool:
+    """:func:`nmfaudio.drums.is_drum_kit` of the whole V, judged block by block (each
+    block's percussive mask with the context of its median filters, as on the whole)
+    so that no second (F, T) array is held; False where the pipeline would not try the
+    harmonic/percussive model (see :func:`nmfaudio.pipeline.uses_harmonic`)."""
+    if not uses_harmonic(settings, first.magnitudes.shape[0], spatial=spatial):
+        return False
+    T = first.V.shape[1]
+    energy = np.zeros(2)
+    for t0, t1 in chunk_ranges(T, DEFAULT_CHUNK_FRAMES):
+        V, percussive = percussive_mask_of_frames(lambda a, b: first.V[:, a:b], t0, t1, T)
+        energy += percussive_energy(V, percussive)
+    return is_drum_kit(tuple(energy))
 
 
 def separate_stream(
@@ -356,12 +379,15 @@ def separate_stream(
     limit = _one_blas_thread()
     try:
         first = _analysis(source, settings, ranges, T, mode, seed, nmf_args, report)
-        result, H_of, fit_kind = _fit(first, settings, seed, nmf_args)
+        model = spatial_model(settings, first.magnitudes)
+        result, H_of, fit_kind = _fit(first, settings, seed, nmf_args, sample_rate=sample_rate,
+                                      spatial=model is not None)
         fit_kind = "online" if mode == "online" else fit_kind
         report(done_before + len(ranges), "fit")
         activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
         groups, gains, masks_of, grouping = _mask_maker(source, settings, ranges, T, first,
-                                                        result, H_of, activations, sample_rate)
+                                                        result, H_of, activations, sample_rate,
+                                                        model)
         _synthesize(source, settings, sinks, ranges, T, masks_of,
                     lambda i: report(done_before + len(ranges) + i, "synthesis"))
     finally:
@@ -375,12 +401,22 @@ def separate_stream(
         n_chunks=len(ranges), fit=fit_kind, grouping=grouping)
 
 
-def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, sample_rate):
+def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, sample_rate,
+                model):
     """How the components become sources, for the synthesis pass: (groups, gains or
     None, ``masks_of(t0, t1, X)`` giving the (S, C, F, n) masks of a chunk, the name of
-    the grouping). Drops the first pass's magnitudes once they are used."""
+    the grouping). ``model``: the source directions (:func:`spatial_model`) or None.
+    Drops the first pass's magnitudes once they are used."""
     gains = None
-    model = spatial_model(settings, first.magnitudes)
+    if isinstance(result, NMFDResult):
+        first.magnitudes = None
+
+        def drum_masks(t0, t1, X):
+            masks = drum_kit_masks(result.templates, activations, t0, t1,
+                                   power=settings.mask_power)
+            return np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
+        return (tuple(np.array([s]) for s in range(settings.n_sources)), None, drum_masks,
+                "drum-kit")
     if model is not None:
         spatial = _SpatialStream(source, settings, ranges, result.templates, activations, model)
         first.magnitudes = None

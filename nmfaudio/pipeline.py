@@ -46,6 +46,8 @@ import numpy as np
 from . import audio as audio_io
 from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
+from .convolutive import NMFDResult, convolutive_model
+from .drums import drum_kit_masks, fit_drum_kit, is_drum_kit, percussive_energy
 from .grouping import check_weight, cluster_components, component_balance
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask,
                        share_statistics)
@@ -169,8 +171,9 @@ class Separation:
         "spatial" and "harmonic-percussive" groupings a component is shared between
         sources and is listed under the one holding its largest share (the masks use
         every share), so a source may have signal and an empty group.
-    nmf : NMFResult
-        The factorization (templates (F, K), activations (K, T), loss history).
+    nmf : NMFResult or NMFDResult
+        The factorization (templates (F, K), activations (K, T), loss history); the
+        NMFD (templates (F, S, L)) when the blind grouping is ``"drum-kit"``.
     spectrogram : np.ndarray, shape=(F, T)
         The mixture's spectrogram V that was factorized.
     channel_gains : np.ndarray, shape=(S, C), or None
@@ -192,7 +195,8 @@ class Separation:
         unless it had to be resampled (None from :func:`separate_stft`).
     grouping : str
         How the components became sources: ``"dictionaries"`` (supervised),
-        ``"spatial"`` (blind multichannel, :mod:`nmfaudio.spatial`),
+        ``"spatial"`` (blind multichannel, :mod:`nmfaudio.spatial`), ``"drum-kit"``
+        (one NMFD component per source, :mod:`nmfaudio.drums`),
         ``"harmonic-percussive"`` (:mod:`nmfaudio.harmonic`) or ``"timbre"``
         (:func:`nmfaudio.grouping.cluster_components`).
     residual : np.ndarray, shape=(C, N), or None
@@ -240,10 +244,18 @@ class Separation:
         except ValueError:
             raise ParameterError(f"no source named {name!r}; sources are {list(self.source_names)}") from None
 
+    def _component_model(self, k: int) -> np.ndarray:
+        """Component k's model, shape=(F, T): ``w_k h_k``, or its NMFD model (drum kit)."""
+        W, H = self.nmf.templates, self.nmf.activations
+        if W.ndim == 3:
+            return convolutive_model(W[:, [k]], H[[k]])
+        return np.outer(W[:, k], H[k])
+
     def component_signals(self) -> np.ndarray:
         """One signal per NMF component, shape=(K, C, N), adding up to the mixture.
 
-        Each component k gets the soft mask ``(w_k h_k)^p / sum_j (w_j h_j)^p`` (the
+        Each component k gets the soft mask ``(w_k h_k)^p / sum_j (w_j h_j)^p`` (with
+        ``w_k h_k`` its convolutive model after a drum kit's NMFD) (the
         formula of :func:`nmfaudio.masks.masks_from_models`, applied to every channel);
         computed one component at a time, so memory stays at one complex STFT and a few
         (F, T) arrays whatever K (the output itself is K * C * N floats).
@@ -251,21 +263,20 @@ class Separation:
         if self.analysis is None:
             raise ParameterError("component_signals needs the mixture's signal; this "
                                  "separation came from separate_stft (use separate)")
-        W, H = self.nmf.templates, self.nmf.activations
-        K, p = W.shape[1], self.mask_power
+        K, p = self.nmf.templates.shape[1], self.mask_power
         X = stft_transform(self.analysis.samples, self.stft)
         # Two passes over the components, so that memory stays at a few (F, T) arrays
         # however many components there are: first the per-bin largest model and the
         # sum of the masks' numerators, then one mask and one inverse STFT at a time.
         peak = np.zeros(X.shape[-2:], dtype=np.float32)
         for k in range(K):
-            np.maximum(peak, np.outer(W[:, k], H[k]), out=peak)
+            np.maximum(peak, self._component_model(k), out=peak)
         total = np.zeros_like(peak)
         for k in range(K):
-            total += powered_ratios(np.outer(W[:, k], H[k]), peak, p)
+            total += powered_ratios(self._component_model(k), peak, p)
         out = np.empty((K,) + self.mixture.samples.shape, dtype=np.float32)
         for k in range(K):
-            mask = share(powered_ratios(np.outer(W[:, k], H[k]), peak, p), total, peak, K)
+            mask = share(powered_ratios(self._component_model(k), peak, p), total, peak, K)
             signal = istft(mask * X, self.stft, length=self.analysis.n_samples)
             if self.analysis is not self.mixture:
                 signal = _resample_exact(signal, self.analysis.sample_rate, self.mixture)
@@ -898,14 +909,19 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
                       **nmf_args) -> Separation:
     """:func:`separate_stft` once X and the settings are checked."""
     V = spectrogram(X, power=settings.spectrogram_power)
-    result = _factorize(V, settings, **nmf_args)
     frames = stat_frames(X.shape[-1])
     magnitudes = np.abs(X[..., frames]) if X.shape[0] > 1 else X[:, :, :0]
     gains = None
     hp = None
     model = spatial_model(settings, magnitudes)
+    percussive = None
     if uses_harmonic(settings, X.shape[0], spatial=model is not None):
         percussive = percussive_mask(V)
+        if is_drum_kit(percussive_energy(V, percussive)):
+            del magnitudes, percussive
+            return _drum_kit_separation(X, V, settings, sample_rate=sample_rate, **nmf_args)
+    result = _factorize(V, settings, **nmf_args)
+    if percussive is not None:
         hp = harmonic_percussive_grouping(
             result.templates, share_statistics(result.templates, result.activations, V, percussive),
             settings.n_sources, sample_rate=sample_rate, n_fft=settings.stft.n_fft)
@@ -943,6 +959,30 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
         analysis_rate=sample_rate,
         grouping=grouping,
     )
+
+
+def _drum_kit_separation(X: np.ndarray, V: np.ndarray, settings: SeparationSettings, *,
+                         sample_rate: int, **nmf_args) -> Separation:
+    """A mostly percussive mixture: one NMFD component per source (:mod:`nmfaudio.drums`)."""
+    result = drum_kit_fit(V, settings, sample_rate=sample_rate, **nmf_args)
+    masks = drum_kit_masks(result.templates, lambda a, b: result.activations[:, a:b],
+                           0, V.shape[1], power=settings.mask_power)
+    applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
+    return Separation(
+        source_names=settings.source_names, source_stfts=_apply(applied, X),
+        applied_masks=applied, masks=masks,
+        groups=tuple(np.array([s]) for s in range(settings.n_sources)), nmf=result,
+        spectrogram=V, channel_gains=None, stft=settings.stft,
+        mask_power=float(settings.mask_power), spectrogram_power=float(settings.spectrogram_power),
+        analysis_rate=sample_rate, grouping="drum-kit")
+
+
+def drum_kit_fit(V: np.ndarray, settings: SeparationSettings, *, sample_rate: int,
+                 **nmf_args) -> NMFDResult:
+    """:func:`nmfaudio.drums.fit_drum_kit` with the separation's divergence and sparsity."""
+    return fit_drum_kit(V, settings.n_sources, sample_rate=sample_rate,
+                        n_fft=settings.stft.n_fft, hop_length=settings.stft.hop_length,
+                        beta=settings.beta, l1_activations=settings.l1_activations, **nmf_args)
 
 
 def uses_harmonic(settings: SeparationSettings, n_channels: int, *, spatial: bool) -> bool:

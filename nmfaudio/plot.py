@@ -146,10 +146,14 @@ def plot_separation(
         n_components = separation.nmf.templates.shape[1]
         what = f"{n_components} components, {separation.n_sources} sources"
         path = separation.mixture.path if separation.mixture is not None else None
-        title = f"NMF separation of {os.path.basename(path)}: {what}" if path else f"NMF separation: {what}"
+        kind = "NMFD" if separation.nmf.templates.ndim == 3 else "NMF"
+        title = f"{kind} separation of {os.path.basename(path)}: {what}" if path else f"{kind} separation: {what}"
+    templates = separation.nmf.templates
+    if templates.ndim == 3:  # a drum kit's NMFD: each template's spectrum over its frames
+        templates = templates.sum(axis=2)
     return plot_decomposition(
         separation.spectrogram,
-        separation.nmf.templates,
+        templates,
         separation.nmf.activations,
         groups=separation.groups,
         source_names=separation.source_names,

@@ -144,10 +144,18 @@ def test_separate_puts_tone_and_clicks_apart():
     np.testing.assert_allclose(other.sources.sum(axis=0)[0], x, atol=1e-4)
 
 
-def test_clicks_alone_fall_back_to_the_clustering():
-    sep = separate(tone_and_clicks(tone=False) + 1e-3 * tone_and_clicks(clicks=False),
+def test_a_tone_alone_falls_back_to_the_clustering():
+    """Under MIN_CLASS_SHARE of percussive energy: the classes are not sources."""
+    sep = separate(tone_and_clicks(clicks=False) + 1e-3 * tone_and_clicks(tone=False),
                    sample_rate=RATE, n_sources=2)
     assert sep.grouping == "timbre"
+
+
+def test_clicks_alone_are_a_drum_kit():
+    """Mostly percussive: nmfaudio.drums, not the harmonic/percussive split."""
+    sep = separate(tone_and_clicks(tone=False) + 1e-3 * tone_and_clicks(clicks=False),
+                   sample_rate=RATE, n_sources=2)
+    assert sep.grouping == "drum-kit"
 
 
 @pytest.mark.parametrize("channels, S, extra", [

@@ -232,7 +232,7 @@ def _report_file(result: dict, *, verbose: bool, quiet: bool) -> None:
 
 #: How the summary line names each blind grouping (Separation.grouping).
 _GROUPING_WORDS = {"spatial": "by direction", "harmonic-percussive": "by harmonic/percussive",
-                   "timbre": "by timbre"}
+                   "drum-kit": "as a drum kit by register", "timbre": "by timbre"}
 
 
 def _echo_demo_hint(result: dict) -> None:
