@@ -131,10 +131,19 @@ def _methods():
 
     from nmfaudio import separate
 
-    def timbre(mixture, n_sources, config):
-        return separate(mixture, n_sources=n_sources, grouping="timbre").sources
+    import nmfaudio.drums
+
+    def without_drum_kit(mixture, n_sources, config):
+        """The default before nmfaudio.drums: harmonic/percussive shares, or the timbre
+        clustering where either class holds under a quarter of the energy."""
+        threshold = nmfaudio.drums.MIN_PERCUSSIVE_ENERGY
+        nmfaudio.drums.MIN_PERCUSSIVE_ENERGY = np.inf
+        try:
+            return separate(mixture, n_sources=n_sources).sources
+        finally:
+            nmfaudio.drums.MIN_PERCUSSIVE_ENERGY = threshold
     methods = dict(METHODS)
-    methods["nmfaudio (grouping='timbre')"] = timbre
+    methods["nmfaudio without the drum kit"] = without_drum_kit
     return methods
 
 

@@ -38,7 +38,8 @@ from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_fit, fit
                        fixed_templates, groups_and_gains, source_masks, spatial_model,
                        stat_frames, uses_harmonic)
 from .convolutive import NMFDResult
-from .drums import drum_kit_masks, is_drum_kit, percussive_energy
+from .drums import (drum_kit_masks, explains_as_well, may_be_drum_kit, percussive_energy,
+                    rank_one_divergence)
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask_of_frames,
                        share_statistics)
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
@@ -282,23 +283,23 @@ def _analysis(source, settings: SeparationSettings, ranges, T: int, mode: str, s
 
 def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict, *,
          sample_rate: int, spatial: bool):
-    """The NMF of the first pass: on the whole V (free templates; the NMFD of a drum kit
-    where :func:`_is_drum_kit`), or the activations gathered block by block (every
-    template fixed). Returns (result, the whole activations or None, "whole" or
-    "blocks")."""
-    if first.W_fixed is None and _is_drum_kit(first, settings, spatial=spatial):
-        result = drum_kit_fit(first.V, settings, sample_rate=sample_rate, seed=seed, **nmf_args)
-        first.V = None
-        return result, result.activations, "whole"
+    """The NMF of the first pass: on the whole V (free templates; replaced by the NMFD of
+    a drum kit as in :func:`nmfaudio.pipeline.separate_stft`), or the activations
+    gathered block by block (every template fixed). Returns (result, the whole
+    activations or None, "whole" or "blocks")."""
     if first.W_fixed is None:
         result = _factorize(first.V, settings, seed=seed, **nmf_args)
+        if _may_be_drum_kit(first, settings, spatial=spatial):
+            kit = drum_kit_fit(first.V, settings, sample_rate=sample_rate, seed=seed, **nmf_args)
+            if explains_as_well(kit, result, rank_one_divergence(first.V, result.beta)):
+                result = kit
         first.V = None  # the fit is done: V is not needed for the masks
         return result, result.activations, "whole"
     return first.result(), None, "blocks"
 
 
-def _is_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool) -> bool:
-    """:func:`nmfaudio.drums.is_drum_kit` of the whole V, judged block by block (each
+def _may_be_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool) -> bool:
+    """:func:`nmfaudio.drums.may_be_drum_kit` of the whole V, judged block by block (each
     block's percussive mask with the context of its median filters, as on the whole)
     so that no second (F, T) array is held; False where the pipeline would not try the
     harmonic/percussive model (see :func:`nmfaudio.pipeline.uses_harmonic`)."""
@@ -309,7 +310,7 @@ def _is_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool
     for t0, t1 in chunk_ranges(T, DEFAULT_CHUNK_FRAMES):
         V, percussive = percussive_mask_of_frames(lambda a, b: first.V[:, a:b], t0, t1, T)
         energy += percussive_energy(V, percussive)
-    return is_drum_kit(tuple(energy))
+    return may_be_drum_kit(tuple(energy))
 
 
 def separate_stream(

@@ -47,7 +47,8 @@ from . import audio as audio_io
 from .dictionary import Dictionary, _describe, check_compatible
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .convolutive import NMFDResult, convolutive_model
-from .drums import drum_kit_masks, fit_drum_kit, is_drum_kit, percussive_energy
+from .drums import (drum_kit_masks, explains_as_well, fit_drum_kit, may_be_drum_kit,
+                    percussive_energy, rank_one_divergence)
 from .grouping import check_weight, cluster_components, component_balance
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask,
                        share_statistics)
@@ -917,10 +918,11 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     percussive = None
     if uses_harmonic(settings, X.shape[0], spatial=model is not None):
         percussive = percussive_mask(V)
-        if is_drum_kit(percussive_energy(V, percussive)):
-            del magnitudes, percussive
-            return _drum_kit_separation(X, V, settings, sample_rate=sample_rate, **nmf_args)
     result = _factorize(V, settings, **nmf_args)
+    if percussive is not None and may_be_drum_kit(percussive_energy(V, percussive)):
+        kit = drum_kit_fit(V, settings, sample_rate=sample_rate, **nmf_args)
+        if explains_as_well(kit, result, rank_one_divergence(V, result.beta)):
+            return _drum_kit_separation(X, V, kit, settings, sample_rate=sample_rate)
     if percussive is not None:
         hp = harmonic_percussive_grouping(
             result.templates, share_statistics(result.templates, result.activations, V, percussive),
@@ -961,10 +963,9 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     )
 
 
-def _drum_kit_separation(X: np.ndarray, V: np.ndarray, settings: SeparationSettings, *,
-                         sample_rate: int, **nmf_args) -> Separation:
-    """A mostly percussive mixture: one NMFD component per source (:mod:`nmfaudio.drums`)."""
-    result = drum_kit_fit(V, settings, sample_rate=sample_rate, **nmf_args)
+def _drum_kit_separation(X: np.ndarray, V: np.ndarray, result: NMFDResult,
+                         settings: SeparationSettings, *, sample_rate: int) -> Separation:
+    """A drum kit: one NMFD component per source (:mod:`nmfaudio.drums`)."""
     masks = drum_kit_masks(result.templates, lambda a, b: result.activations[:, a:b],
                            0, V.shape[1], power=settings.mask_power)
     applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)

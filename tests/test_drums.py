@@ -5,9 +5,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nmfaudio import separate
-from nmfaudio.drums import (HIGHEST_HZ, LOWEST_HZ, MIN_PERCUSSIVE_ENERGY, drum_kit_masks,
-                            fit_drum_kit, is_drum_kit, percussive_energy, register_templates,
+from nmfaudio.drums import (HIGHEST_HZ, LOWEST_HZ, MIN_EXPLAINED, MIN_PERCUSSIVE_ENERGY,
+                            drum_kit_masks, explains_as_well, fit_drum_kit, may_be_drum_kit,
+                            percussive_energy, rank_one_divergence, register_templates,
                             template_frames)
+from nmfaudio.factorization import nmf
 from nmfaudio.errors import ParameterError
 from nmfaudio.harmonic import percussive_mask, percussive_mask_of_frames
 from nmfaudio.metrics import evaluate, match_sources
@@ -72,10 +74,55 @@ def test_percussive_energy_adds_over_blocks(cut, seed):
     np.testing.assert_allclose(np.sum(parts, axis=0), whole, rtol=1e-6)
 
 
-def test_is_drum_kit_is_the_threshold():
-    assert is_drum_kit((MIN_PERCUSSIVE_ENERGY, 1.0))
-    assert not is_drum_kit((0.99 * MIN_PERCUSSIVE_ENERGY, 1.0))
-    assert not is_drum_kit((0.0, 0.0))  # silence is no drum kit
+def test_may_be_drum_kit_is_the_threshold():
+    assert may_be_drum_kit((MIN_PERCUSSIVE_ENERGY, 1.0))
+    assert not may_be_drum_kit((0.99 * MIN_PERCUSSIVE_ENERGY, 1.0))
+    assert not may_be_drum_kit((0.0, 0.0))  # silence is no drum kit
+
+
+def _spectrogram(x, rate=RATE):
+    from nmfaudio.spectral import STFTConfig, spectrogram, stft
+
+    config = STFTConfig.for_sample_rate(rate)
+    return spectrogram(stft(np.atleast_2d(x), config)), config
+
+
+def test_a_kit_is_explained_as_well_and_a_tone_over_it_is_not():
+    """The loss test: 3 drum templates explain a drum pattern about as well as 16 free
+    spectra; a melody of steady tones over the same drums they do not."""
+    stems = synthetic_kit()
+    t = np.arange(stems.shape[1]) / RATE
+    notes = 220 * 2 ** (np.floor(t * 2) % 5 / 12)  # a new note every half second
+    melody = sum(0.3 / k * np.sin(2 * np.pi * k * np.cumsum(notes) / RATE) for k in (1, 2, 3))
+    for x, expected in ((stems.sum(0), True), (stems.sum(0) + 0.5 * melody, False)):
+        V, config = _spectrogram(x.astype(np.float32))
+        kit = fit_drum_kit(V, 3, sample_rate=RATE, n_fft=config.n_fft,
+                           hop_length=config.hop_length, tol=1e-3, seed=0)
+        free = nmf(V, 16, init="nndsvda", tol=1e-3, seed=0)
+        rank_one = rank_one_divergence(V, 1.0)
+        share = (1 - kit.final_loss / rank_one) / (1 - free.final_loss / rank_one)
+        assert explains_as_well(kit, free, rank_one) is expected, share
+        assert (share >= MIN_EXPLAINED) is expected
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_rank_one_divergence_by_blocks_is_that_of_the_whole(beta):
+    from nmfaudio.factorization import beta_divergence
+
+    V = np.random.default_rng(2).random((9, 50)) + 0.1
+    model = np.outer(V.sum(1), V.sum(0)) / V.sum()
+    whole = beta_divergence(V, model, beta)
+    np.testing.assert_allclose(rank_one_divergence(V, beta, block=7), whole, rtol=1e-10)
+    assert rank_one_divergence(np.outer(V[:, 0], V[0]), beta) == pytest.approx(0.0, abs=1e-9)
+    assert rank_one_divergence(np.zeros((3, 4)), beta) == 0.0
+
+
+def test_losses_of_different_divergences_do_not_compare():
+    V, config = _spectrogram(synthetic_kit(1.0).sum(0))
+    kit = fit_drum_kit(V, 2, sample_rate=RATE, n_fft=config.n_fft,
+                       hop_length=config.hop_length, n_iter=5, seed=0)
+    with pytest.raises(ParameterError, match="divergences"):
+        explains_as_well(kit, nmf(V, 4, beta=2, n_iter=5, seed=0), 1.0)
 
 
 @settings(max_examples=25, deadline=None)
