@@ -289,7 +289,7 @@ def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict, *,
     activations or None, "whole" or "blocks")."""
     if first.W_fixed is None:
         result = _factorize(first.V, settings, seed=seed, **nmf_args)
-        if _may_be_drum_kit(first, settings, spatial=spatial):
+        if _may_be_drum_kit(first, settings, spatial=spatial, sample_rate=sample_rate):
             kit = drum_kit_fit(first.V, settings, sample_rate=sample_rate, seed=seed, **nmf_args)
             if explains_as_well(kit, result, rank_one_divergence(first.V, result.beta)):
                 result = kit
@@ -298,7 +298,8 @@ def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict, *,
     return first.result(), None, "blocks"
 
 
-def _may_be_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool) -> bool:
+def _may_be_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool,
+                     sample_rate: int) -> bool:
     """:func:`nmfaudio.drums.may_be_drum_kit` of the whole V, judged block by block (each
     block's percussive mask with the context of its median filters, as on the whole)
     so that no second (F, T) array is held; False where the pipeline would not try the
@@ -310,7 +311,7 @@ def _may_be_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: 
     for t0, t1 in chunk_ranges(T, DEFAULT_CHUNK_FRAMES):
         V, percussive = percussive_mask_of_frames(lambda a, b: first.V[:, a:b], t0, t1, T)
         energy += percussive_energy(V, percussive)
-    return may_be_drum_kit(tuple(energy))
+    return may_be_drum_kit(tuple(energy), sample_rate=sample_rate)
 
 
 def separate_stream(

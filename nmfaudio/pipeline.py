@@ -919,7 +919,8 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     if uses_harmonic(settings, X.shape[0], spatial=model is not None):
         percussive = percussive_mask(V)
     result = _factorize(V, settings, **nmf_args)
-    if percussive is not None and may_be_drum_kit(percussive_energy(V, percussive)):
+    if percussive is not None and may_be_drum_kit(percussive_energy(V, percussive),
+                                                  sample_rate=sample_rate):
         kit = drum_kit_fit(V, settings, sample_rate=sample_rate, **nmf_args)
         if explains_as_well(kit, result, rank_one_divergence(V, result.beta)):
             return _drum_kit_separation(X, V, kit, settings, sample_rate=sample_rate)

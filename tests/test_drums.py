@@ -75,9 +75,32 @@ def test_percussive_energy_adds_over_blocks(cut, seed):
 
 
 def test_may_be_drum_kit_is_the_threshold():
-    assert may_be_drum_kit((MIN_PERCUSSIVE_ENERGY, 1.0))
-    assert not may_be_drum_kit((0.99 * MIN_PERCUSSIVE_ENERGY, 1.0))
-    assert not may_be_drum_kit((0.0, 0.0))  # silence is no drum kit
+    assert may_be_drum_kit((MIN_PERCUSSIVE_ENERGY, 1.0), sample_rate=RATE)
+    assert not may_be_drum_kit((0.99 * MIN_PERCUSSIVE_ENERGY, 1.0), sample_rate=RATE)
+    assert not may_be_drum_kit((0.0, 0.0), sample_rate=RATE)  # silence is no drum kit
+    # no register above LOWEST_HZ for the bands: no drum kit, whatever the share
+    assert not may_be_drum_kit((1.0, 1.0), sample_rate=int(2 * LOWEST_HZ))
+    assert may_be_drum_kit((1.0, 1.0), sample_rate=int(2 * LOWEST_HZ) + 2)
+
+
+def test_stationary_noise_is_under_the_threshold():
+    """White noise is half percussive by the median filters: the margin keeps it out."""
+    x = np.random.default_rng(3).standard_normal(3 * RATE).astype(np.float32)
+    V, _ = _spectrogram(x)
+    percussive, whole = percussive_energy(V, percussive_mask(V))
+    assert abs(percussive / whole - 0.5) < 0.02
+    assert not may_be_drum_kit((percussive, whole), sample_rate=RATE)
+
+
+@pytest.mark.parametrize("rate", [40, 80])
+def test_a_rate_too_low_for_a_kit_is_separated_without_one(rate):
+    """A percussive recording at a rate that leaves no register above 40 Hz."""
+    rng = np.random.default_rng(0)
+    x = np.zeros(8 * rate, dtype=np.float32)
+    x[::rate // 4] = rng.standard_normal(x[::rate // 4].size)  # clicks
+    sep = separate(x, sample_rate=rate, n_sources=2, n_iter=20)
+    assert sep.grouping != "drum-kit"
+    np.testing.assert_allclose(sep.sources.sum(axis=0)[0], x, atol=1e-4)
 
 
 def _spectrogram(x, rate=RATE):
@@ -115,6 +138,19 @@ def test_rank_one_divergence_by_blocks_is_that_of_the_whole(beta):
     np.testing.assert_allclose(rank_one_divergence(V, beta, block=7), whole, rtol=1e-10)
     assert rank_one_divergence(np.outer(V[:, 0], V[0]), beta) == pytest.approx(0.0, abs=1e-9)
     assert rank_one_divergence(np.zeros((3, 4)), beta) == 0.0
+
+
+def test_an_nmf_that_explains_nothing_is_no_yardstick():
+    """With the NMF worse than the rank-one model, a share of its (negative) explained
+    part would let a worse drum kit pass."""
+    from types import SimpleNamespace
+
+    kit = SimpleNamespace(final_loss=10.0, beta=1.0)
+    free = SimpleNamespace(final_loss=500.0, beta=1.0)
+    assert not explains_as_well(kit, free, 100.0)
+    assert explains_as_well(SimpleNamespace(final_loss=30.0, beta=1.0),
+                            SimpleNamespace(final_loss=20.0, beta=1.0), 100.0)
+    assert not explains_as_well(kit, free, 0.0)
 
 
 def test_losses_of_different_divergences_do_not_compare():
@@ -189,12 +225,16 @@ def test_component_signals_and_plot_take_the_convolutive_fit():
 
 @pytest.mark.parametrize("chunk", [7, 64])
 def test_streamed_equals_in_memory(tmp_path, chunk):
+    """7 s: the streamed decision sums the percussive energy over two blocks."""
     import soundfile as sf
 
     from nmfaudio.chunked import separate_to_files
+    from nmfaudio.streaming import DEFAULT_CHUNK_FRAMES
 
     path = tmp_path / "kit.wav"
-    sf.write(str(path), synthetic_kit(2.0).sum(axis=0), RATE, subtype="FLOAT")
+    x = synthetic_kit(7.0).sum(axis=0)
+    assert x.size / 256 > DEFAULT_CHUNK_FRAMES  # hop 256 at 22.05 kHz
+    sf.write(str(path), x, RATE, subtype="FLOAT")
     whole = separate(path, n_sources=3, n_iter=40)
     outs = [tmp_path / f"{s}.wav" for s in range(3)]
     done = separate_to_files(path, outs, n_sources=3, n_iter=40, chunk_frames=chunk)

@@ -45,7 +45,8 @@ def _output_options(function):
                      help="Write 32-bit float WAVs (never clipped) instead of 16-bit PCM."),
         click.option("--components-out", is_flag=True,
                      help="Also write every NMF component: OUTDIR/<stem>/components/"
-                          "component_XX.wav (XX = column of W)."),
+                          "component_XX.wav (XX = column of W; a drum kit's NMFD "
+                          "component)."),
         click.option("--plot", is_flag=True,
                      help="Also draw the separation: OUTDIR/<stem>/separation.png."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
