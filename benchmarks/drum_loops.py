@@ -4,7 +4,7 @@
 Usage::
 
     python benchmarks/drum_loops.py [--kits standard tr808 ...] [--patterns 2]
-                                    [--cache DIR] [--verbose]
+                                    [--rate 44100] [--cache DIR] [--verbose]
 
 Needs the Debian packages ``fluidsynth`` and ``fluid-soundfont-gm`` (``apt-get install
 fluidsynth fluid-soundfont-gm``; the script says so and exits with status 2 without
@@ -21,7 +21,8 @@ What it does
    85 to 125 bpm, repeated three times; kick on beats 1 and 3 plus random 8ths, snare on
    2 and 4 plus rare ghosts, hi-hat on every 8th or 16th (sometimes pedal or open), each
    hit at a random velocity and gain. The three stems are the ground truth; the mixture is
-   their sum, scaled to a peak of 0.8.
+   their sum, scaled to a peak of 0.8. ``--rate`` resamples the stems (soxr, as
+   nmfaudio resamples) to another rate first.
 3. Separates each mixture into 3 sources with every method and scores it like
    ``bench_quality.py``'s blind table (BSS Eval v3 SDR, best permutation by mean SDR).
 
@@ -151,6 +152,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kits", nargs="+", choices=sorted(KITS), default=list(KITS))
     parser.add_argument("--patterns", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=RATE,
+                        help="sample rate of the loops (rendered at 44100, then resampled)")
     parser.add_argument("--cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "nmfaudio-drum-one-shots")
     parser.add_argument("--verbose", action="store_true", help="every loop's SDRs")
@@ -167,14 +170,19 @@ def main(argv=None) -> int:
     from nmfaudio.spectral import STFTConfig, spectrogram, stft
 
     render_one_shots(args.cache, args.kits)
-    config = STFTConfig.for_sample_rate(RATE)
+    config = STFTConfig.for_sample_rate(args.rate)
     methods = _methods()
     scores = {name: [] for name in methods}
     seconds = {name: [] for name in methods}
     for i, kit in enumerate(args.kits):
         for j in range(args.patterns):
             stems = make_loop(args.cache, kit, 100 + i + 50 * j)
-            mixture = Audio(stems.sum(axis=0)[None], RATE)
+            if args.rate != RATE:
+                import librosa
+
+                stems = librosa.resample(stems, orig_sr=RATE, target_sr=args.rate,
+                                         res_type="soxr_hq").astype(np.float32)
+            mixture = Audio(stems.sum(axis=0)[None], args.rate)
             V = spectrogram(stft(mixture.samples, config))
             p, whole = percussive_energy(V, percussive_mask(V))
             line = [f"{kit}{j} (percussive {p / whole:.2f})"]
@@ -193,7 +201,8 @@ def main(argv=None) -> int:
                 line.append(f"{name}: {np.round(sdr, 1)}")
             if args.verbose:
                 print("  ".join(line), flush=True)
-    print(f"\n{len(scores['nmfaudio (defaults)'])} loops, {', '.join(args.kits)} kits; "
+    print(f"\n{len(scores['nmfaudio (defaults)'])} loops at {args.rate} Hz, "
+          f"{', '.join(args.kits)} kits; "
           "SDR in dB (kick, snare, hi-hat in the best permutation)\n")
     print("| method | mean of median | mean of worst | worst of worst | median s per loop |")
     print("|---|---:|---:|---:|---:|")
