@@ -113,7 +113,7 @@ def may_be_drum_kit(energy: tuple[float, float], *, sample_rate: int) -> bool:
             and percussive >= MIN_PERCUSSIVE_ENERGY * whole)
 
 
-def rank_one_divergence(V: np.ndarray, beta: float, *, block: int = 2048) -> float:
+def rank_one_divergence(V: np.ndarray, beta: float, *, block: int = 512) -> float:
     """``D_beta(V | r c^T / sum V)`` with r and c V's row and column sums: the rank-one
     model (KL's best; a common reference for every beta), summed over column blocks so
     that no (F, T) model is held.
