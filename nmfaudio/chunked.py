@@ -34,12 +34,11 @@ from .factorization import NMFResult
 from .masks import component_models
 from . import pipeline as _pipeline
 from .masks import groups_from_labels
-from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_fit, fit_activations,
-                       fixed_templates, groups_and_gains, source_masks, spatial_model,
-                       stat_frames, uses_harmonic)
+from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_groups,
+                       fit_activations, fitted_drum_kit, fixed_templates, groups_and_gains,
+                       source_masks, spatial_model, stat_frames, uses_harmonic)
 from .convolutive import NMFDResult
-from .drums import (drum_kit_masks, explains_as_well, may_be_drum_kit, percussive_energy,
-                    rank_one_divergence)
+from .drums import drum_kit_masks, may_be_drum_kit, percussive_energy
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask_of_frames,
                        share_statistics)
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
@@ -281,37 +280,47 @@ def _analysis(source, settings: SeparationSettings, ranges, T: int, mode: str, s
     return first
 
 
-def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict, *,
-         sample_rate: int, spatial: bool):
-    """The NMF of the first pass: on the whole V (free templates; replaced by the NMFD of
-    a drum kit as in :func:`nmfaudio.pipeline.separate_stft`), or the activations
+def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict):
+    """The NMF of the first pass: on the whole V (free templates), or the activations
     gathered block by block (every template fixed). Returns (result, the whole
     activations or None, "whole" or "blocks")."""
     if first.W_fixed is None:
         result = _factorize(first.V, settings, seed=seed, **nmf_args)
-        if _may_be_drum_kit(first, settings, spatial=spatial, sample_rate=sample_rate):
-            kit = drum_kit_fit(first.V, settings, sample_rate=sample_rate, seed=seed, **nmf_args)
-            if explains_as_well(kit, result, rank_one_divergence(first.V, result.beta)):
-                result = kit
         first.V = None  # the fit is done: V is not needed for the masks
         return result, result.activations, "whole"
     return first.result(), None, "blocks"
 
 
-def _may_be_drum_kit(first: "_Pass1", settings: SeparationSettings, *, spatial: bool,
-                     sample_rate: int) -> bool:
-    """:func:`nmfaudio.drums.may_be_drum_kit` of the whole V, judged block by block (each
-    block's percussive mask with the context of its median filters, as on the whole)
-    so that no second (F, T) array is held; False where the pipeline would not try the
-    harmonic/percussive model (see :func:`nmfaudio.pipeline.uses_harmonic`)."""
-    if not uses_harmonic(settings, first.magnitudes.shape[0], spatial=spatial):
-        return False
-    T = first.V.shape[1]
-    energy = np.zeros(2)
-    for t0, t1 in chunk_ranges(T, DEFAULT_CHUNK_FRAMES):
-        V, percussive = percussive_mask_of_frames(lambda a, b: first.V[:, a:b], t0, t1, T)
+def _harmonic_sums(source, settings, ranges, T, W, activations):
+    """One pass over the chunks, each with the context its median filters need: the
+    percussive energy (:func:`nmfaudio.drums.percussive_energy`, shape=(2,)) and the
+    components' share statistics (:func:`nmfaudio.harmonic.share_statistics`,
+    shape=(2, K)), both summed over the recording.
+
+    The STFT is read again rather than V kept from the first pass: the median filters
+    (and numba's compiler, about 120 MB) would then run beside V, which took the peak of
+    10 minutes of mono audio from about 294 to 385 MB.
+    """
+    energy, statistics = np.zeros(2), np.zeros((2, W.shape[1]))
+    for t0, t1 in ranges:
+        V, percussive = percussive_mask_of_frames(
+            lambda a, b: _spectrogram_of(source, settings, a, b), t0, t1, T)
         energy += percussive_energy(V, percussive)
-    return may_be_drum_kit(tuple(energy), sample_rate=sample_rate)
+        statistics += share_statistics(W, activations(t0, t1), V, percussive)
+    return energy, statistics
+
+
+def _drum_kit_instead(source, settings, ranges, T, result, energy, *, sample_rate: int,
+                      seed, nmf_args: dict) -> Optional[NMFDResult]:
+    """The drum kit that replaces the whole-V NMF ``result``, as in
+    :func:`nmfaudio.pipeline.separate_stft`, or None. Only a mostly percussive recording
+    reads V again (one more pass of the STFT) for the NMFD."""
+    if not may_be_drum_kit(tuple(energy), sample_rate=sample_rate):
+        return None
+    V = np.empty((settings.stft.n_bins, T), dtype=np.float32, order="F")  # as pass 1 holds it
+    for t0, t1 in ranges:
+        V[:, t0:t1] = _spectrogram_of(source, settings, t0, t1)
+    return fitted_drum_kit(V, result, settings, sample_rate=sample_rate, seed=seed, **nmf_args)
 
 
 def separate_stream(
@@ -381,15 +390,24 @@ def separate_stream(
     limit = _one_blas_thread()
     try:
         first = _analysis(source, settings, ranges, T, mode, seed, nmf_args, report)
-        model = spatial_model(settings, first.magnitudes)
-        result, H_of, fit_kind = _fit(first, settings, seed, nmf_args, sample_rate=sample_rate,
-                                      spatial=model is not None)
+        result, H_of, fit_kind = _fit(first, settings, seed, nmf_args)
         fit_kind = "online" if mode == "online" else fit_kind
         report(done_before + len(ranges), "fit")
         activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
+        model = spatial_model(settings, first.magnitudes)
+        statistics = None
+        if uses_harmonic(settings, source.n_channels, spatial=model is not None):
+            energy, statistics = _harmonic_sums(source, settings, ranges, T,
+                                                result.templates, activations)
+            kit = None if H_of is None else _drum_kit_instead(
+                source, settings, ranges, T, result, energy, sample_rate=sample_rate,
+                seed=seed, nmf_args=nmf_args)
+            if kit is not None:
+                result, H_of, statistics = kit, kit.activations, None
+                activations = lambda a, b: H_of[:, a:b]  # noqa: E731
         groups, gains, masks_of, grouping = _mask_maker(source, settings, ranges, T, first,
                                                         result, H_of, activations, sample_rate,
-                                                        model)
+                                                        model, statistics)
         _synthesize(source, settings, sinks, ranges, T, masks_of,
                     lambda i: report(done_before + len(ranges) + i, "synthesis"))
     finally:
@@ -404,11 +422,13 @@ def separate_stream(
 
 
 def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, sample_rate,
-                model):
+                model, statistics):
     """How the components become sources, for the synthesis pass: (groups, gains or
     None, ``masks_of(t0, t1, X)`` giving the (S, C, F, n) masks of a chunk, the name of
-    the grouping). ``model``: the source directions (:func:`spatial_model`) or None.
-    Drops the first pass's magnitudes once they are used."""
+    the grouping). ``model``: the source directions (:func:`spatial_model`) or None;
+    ``statistics``: :func:`_harmonic_sums`'s share statistics where the pipeline tries
+    the harmonic/percussive model, else None. Drops the first pass's magnitudes once
+    they are used."""
     gains = None
     if isinstance(result, NMFDResult):
         first.magnitudes = None
@@ -417,14 +437,14 @@ def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, s
             masks = drum_kit_masks(result.templates, activations, t0, t1,
                                    power=settings.mask_power)
             return np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
-        return (tuple(np.array([s]) for s in range(settings.n_sources)), None, drum_masks,
-                "drum-kit")
+        return drum_kit_groups(settings.n_sources), None, drum_masks, "drum-kit"
     if model is not None:
         spatial = _SpatialStream(source, settings, ranges, result.templates, activations, model)
         first.magnitudes = None
         return spatial.groups, None, spatial.applied, "spatial"
-    hp = _harmonic_grouping(source, settings, ranges, T, result.templates, activations,
-                            sample_rate)
+    hp = None if statistics is None else harmonic_percussive_grouping(
+        result.templates, statistics, settings.n_sources, sample_rate=sample_rate,
+        n_fft=settings.stft.n_fft)
     if hp is not None:
         first.magnitudes = None
 
@@ -452,21 +472,6 @@ def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, s
 def _spectrogram_of(source, settings, t0: int, t1: int) -> np.ndarray:
     """V of frames t0..t1, as the analysis pass computes it."""
     return spectrogram(stft_frames(source, settings.stft, t0, t1), power=settings.spectrogram_power)
-
-
-def _harmonic_grouping(source, settings, ranges, T, W, activations, sample_rate):
-    """:func:`nmfaudio.harmonic.harmonic_percussive_grouping` from one pass over the
-    chunks (each with the context its median filters need), or None where the
-    pipeline's grouping is not harmonic/percussive or the mixture is of one kind."""
-    if not uses_harmonic(settings, source.n_channels, spatial=False):
-        return None
-    statistics = 0.0
-    for t0, t1 in ranges:
-        V, percussive = percussive_mask_of_frames(
-            lambda a, b: _spectrogram_of(source, settings, a, b), t0, t1, T)
-        statistics = statistics + share_statistics(W, activations(t0, t1), V, percussive)
-    return harmonic_percussive_grouping(W, statistics, settings.n_sources,
-                                        sample_rate=sample_rate, n_fft=settings.stft.n_fft)
 
 
 def _one_blas_thread():

@@ -921,8 +921,8 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     result = _factorize(V, settings, **nmf_args)
     if percussive is not None and may_be_drum_kit(percussive_energy(V, percussive),
                                                   sample_rate=sample_rate):
-        kit = drum_kit_fit(V, settings, sample_rate=sample_rate, **nmf_args)
-        if explains_as_well(kit, result, rank_one_divergence(V, result.beta)):
+        kit = fitted_drum_kit(V, result, settings, sample_rate=sample_rate, **nmf_args)
+        if kit is not None:
             return _drum_kit_separation(X, V, kit, settings, sample_rate=sample_rate)
     if percussive is not None:
         hp = harmonic_percussive_grouping(
@@ -973,18 +973,26 @@ def _drum_kit_separation(X: np.ndarray, V: np.ndarray, result: NMFDResult,
     return Separation(
         source_names=settings.source_names, source_stfts=_apply(applied, X),
         applied_masks=applied, masks=masks,
-        groups=tuple(np.array([s]) for s in range(settings.n_sources)), nmf=result,
+        groups=drum_kit_groups(settings.n_sources), nmf=result,
         spectrogram=V, channel_gains=None, stft=settings.stft,
         mask_power=float(settings.mask_power), spectrogram_power=float(settings.spectrogram_power),
         analysis_rate=sample_rate, grouping="drum-kit")
 
 
-def drum_kit_fit(V: np.ndarray, settings: SeparationSettings, *, sample_rate: int,
-                 **nmf_args) -> NMFDResult:
-    """:func:`nmfaudio.drums.fit_drum_kit` with the separation's divergence and sparsity."""
-    return fit_drum_kit(V, settings.n_sources, sample_rate=sample_rate,
-                        n_fft=settings.stft.n_fft, hop_length=settings.stft.hop_length,
-                        beta=settings.beta, l1_activations=settings.l1_activations, **nmf_args)
+def fitted_drum_kit(V: np.ndarray, result: NMFResult, settings: SeparationSettings, *,
+                    sample_rate: int, **nmf_args) -> Optional[NMFDResult]:
+    """The drum kit of a mostly percussive V (:func:`nmfaudio.drums.fit_drum_kit` with
+    the separation's divergence and sparsity) where it explains as well as the blind
+    NMF ``result`` of the same V (:func:`nmfaudio.drums.explains_as_well`), else None."""
+    kit = fit_drum_kit(V, settings.n_sources, sample_rate=sample_rate,
+                       n_fft=settings.stft.n_fft, hop_length=settings.stft.hop_length,
+                       beta=settings.beta, l1_activations=settings.l1_activations, **nmf_args)
+    return kit if explains_as_well(kit, result, rank_one_divergence(V, result.beta)) else None
+
+
+def drum_kit_groups(n_sources: int) -> tuple:
+    """The groups of a drum kit: component s is source s."""
+    return groups_from_labels(np.arange(n_sources), n_sources=n_sources)
 
 
 def uses_harmonic(settings: SeparationSettings, n_channels: int, *, spatial: bool) -> bool:
