@@ -99,9 +99,8 @@ def percussive_energy(V: np.ndarray, percussive: np.ndarray) -> tuple[float, flo
     percussive : np.ndarray, shape=(F, T)
         :func:`nmfaudio.harmonic.percussive_mask` of V.
     """
-    return (float(np.vdot(V.ravel().astype(np.float64, copy=False),
-                          percussive.ravel().astype(np.float64, copy=False)).real),
-            float(V.sum(dtype=np.float64)))
+    # the products in V's dtype, summed in float64: no float64 copies of V and the mask
+    return float((V * percussive).sum(dtype=np.float64)), float(V.sum(dtype=np.float64))
 
 
 def may_be_drum_kit(energy: tuple[float, float], *, sample_rate: int) -> bool:

@@ -225,7 +225,8 @@ def test_component_signals_and_plot_take_the_convolutive_fit():
 
 @pytest.mark.parametrize("chunk", [7, 64])
 def test_streamed_equals_in_memory(tmp_path, chunk):
-    """7 s: the streamed decision sums the percussive energy over two blocks."""
+    """7 s: the percussive share and statistics are summed over many chunks, and over
+    more than one at the default chunk size."""
     import soundfile as sf
 
     from nmfaudio.chunked import separate_to_files
