@@ -311,12 +311,14 @@ def _harmonic_sums(source, settings, ranges, T, W, activations):
 
 
 def _drum_kit_instead(source, settings, ranges, T, result, energy, *, sample_rate: int,
-                      seed, nmf_args: dict) -> Optional[NMFDResult]:
+                      seed, nmf_args: dict, announce=lambda: None) -> Optional[NMFDResult]:
     """The drum kit that replaces the whole-V NMF ``result``, as in
     :func:`nmfaudio.pipeline.separate_stft`, or None. Only a mostly percussive recording
-    reads V again (one more pass of the STFT) for the NMFD."""
+    reads V again (one more pass of the STFT) for the NMFD; ``announce()`` is called
+    first (the NMFD can take as long as the NMF: a progress bar should say so)."""
     if not may_be_drum_kit(tuple(energy), sample_rate=sample_rate):
         return None
+    announce()
     V = np.empty((settings.stft.n_bins, T), dtype=np.float32, order="F")  # as pass 1 holds it
     for t0, t1 in ranges:
         V[:, t0:t1] = _spectrogram_of(source, settings, t0, t1)
@@ -354,8 +356,9 @@ def separate_stream(
         STFT frames per chunk; only memory and speed depend on it, not the result.
     progress : callable(done, total, stage), optional
         Called after every chunk of each pass (stage "learning" when the templates are
-        learned online, "analysis", then "synthesis") and at the fit (stage "fit");
-        ``total`` counts the chunks of all passes.
+        learned online, "analysis", then "synthesis") and at the fit (stage "fit"; then
+        "drum kit" when a mostly percussive recording is fitted again as a drum kit,
+        :mod:`nmfaudio.drums`); ``total`` counts the chunks of all passes.
     fit : {"auto", "whole", "online"}
         Unsupervised: the NMF of the whole V (in memory), or templates learned online in
         a pass of their own (:class:`nmfaudio.online.OnlineNMF`), then activations by
@@ -401,7 +404,8 @@ def separate_stream(
                                                 result.templates, activations)
             kit = None if H_of is None else _drum_kit_instead(
                 source, settings, ranges, T, result, energy, sample_rate=sample_rate,
-                seed=seed, nmf_args=nmf_args)
+                seed=seed, nmf_args=nmf_args,
+                announce=lambda: report(done_before + len(ranges), "drum kit"))
             if kit is not None:
                 result, H_of, statistics = kit, kit.activations, None
                 activations = lambda a, b: H_of[:, a:b]  # noqa: E731

@@ -168,6 +168,14 @@ def test_progress_bar_draws_only_on_a_terminal():
     text = stream.getvalue()
     assert "mix.wav [" in text and "100/100 it" in text and "loss 12.5" in text
     assert text.endswith("\r")  # the line is wiped when done
+    assert "fit 2" not in text
+
+    second = Terminal()  # a second fit (a drum kit's NMFD) starts its iterations again
+    with Progress(100, "mix.wav", stream=second) as bar:
+        bar.callback(100, 3.0)
+        bar._last = 0.0  # redraw at once, not after the 0.1 s throttle
+        bar.callback(1, 9.0)
+    assert "1/100 it  fit 2  loss 9" in second.getvalue()
 
     plain = io.StringIO()  # not a terminal: nothing at all
     with Progress(100, "mix.wav", stream=plain) as bar:

@@ -238,8 +238,12 @@ def test_streamed_equals_in_memory(tmp_path, chunk):
     sf.write(str(path), x, RATE, subtype="FLOAT")
     whole = separate(path, n_sources=3, n_iter=40)
     outs = [tmp_path / f"{s}.wav" for s in range(3)]
-    done = separate_to_files(path, outs, n_sources=3, n_iter=40, chunk_frames=chunk)
+    stages = []
+    done = separate_to_files(path, outs, n_sources=3, n_iter=40, chunk_frames=chunk,
+                             progress=lambda done, total, stage: stages.append(stage))
     assert done.separation.grouping == whole.grouping == "drum-kit"
+    # a progress bar says why the fit takes longer
+    assert stages.index("fit") < stages.index("drum kit") < stages.index("synthesis")
     streamed = np.stack([sf.read(str(p), dtype="float32", always_2d=True)[0].T for p in outs])
     np.testing.assert_allclose(streamed, whole.sources, rtol=0, atol=1e-5)
 

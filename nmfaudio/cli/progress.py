@@ -30,6 +30,8 @@ class Progress:
         self.enabled = bool(enabled) and _isatty(self.stream)
         self.done = 0
         self.info = ""
+        self.fits = 1
+        self._iteration = 0
         self._last = 0.0
         self._drawn = 0
 
@@ -45,8 +47,17 @@ class Progress:
         self._draw()
 
     def callback(self, iteration: int, loss: float) -> None:
-        """For ``separate(..., callback=)`` and ``learn_dictionary(..., callback=)``."""
-        self.update(iteration, f"loss {loss:.4g}")
+        """For ``separate(..., callback=)`` and ``learn_dictionary(..., callback=)``.
+
+        A blind separation may fit twice (the NMF, then the NMFD of a drum kit,
+        :mod:`nmfaudio.drums`); when the iterations start again the bar says which fit
+        it draws ("fit 2"), so that it does not seem to go backwards for no reason.
+        """
+        if iteration < self._iteration:
+            self.fits += 1
+        self._iteration = iteration
+        which = f"fit {self.fits}  " if self.fits > 1 else ""
+        self.update(iteration, f"{which}loss {loss:.4g}")
 
     def _draw(self) -> None:
         columns = shutil.get_terminal_size((80, 24)).columns - 1
