@@ -27,7 +27,7 @@ from ._validation import sample_rate as _check_sample_rate
 from .errors import AudioFileError, ParameterError
 
 __all__ = ["Audio", "SaveReport", "load", "save", "check_samples", "resample", "AudioReader",
-           "AudioWriter", "open_source"]
+           "AudioWriter", "open_source", "round_together"]
 
 #: Sample encodings :func:`save` writes, and its ways of handling peaks beyond full scale.
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
@@ -490,6 +490,62 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
 
 
 # --------------------------------------------------------------------------- saving
+
+
+#: Bits of the integer subtypes, for :func:`round_together`.
+_BITS = {"PCM_16": 16, "PCM_24": 24}
+
+
+def round_together(signals, *, subtype: str, block: int = 1 << 16) -> np.ndarray:
+    """Round S signals to an integer subtype's steps so that they still add up.
+
+    Each of S signals rounded to 16 bits on its own is off by up to half a step, and
+    their sum by up to S/2 steps (12 sources of a 16-bit mixture: 3.4e-4, 11 steps, seen);
+    the files of a separation would no longer add up to the mixture. Here every sample
+    of every signal is rounded, and the difference between the rounded sum of the
+    originals and the sum of the rounded signals (a whole number of steps, at most S/2)
+    is added to the signal that is loudest at that sample, where it is least audible.
+    The rounded signals then add up to their own sum rounded to the nearest step: to a
+    16-bit mixture exactly, as long as the signals add up to it within half a step
+    (separated sources do, to float rounding). Files written with ``subtype`` hold these
+    values exactly (libsndfile reads and writes ``k / 2**(bits - 1)`` without change).
+
+    Parameters
+    ----------
+    signals : np.ndarray, shape=(S, C, N), real
+        Not modified.
+    subtype : {"PCM_16", "PCM_24", "FLOAT"}
+        "FLOAT" returns the signals as float32, unrounded.
+    block : int > 0
+        Samples rounded at a time (bounds the float64 temporaries).
+
+    Returns
+    -------
+    np.ndarray, shape=(S, C, N), float32
+        Samples beyond full scale are left as they are (the writer clips and counts
+        them); a full-scale positive sample, which 16 bits cannot hold, becomes the
+        largest step below it.
+    """
+    signals = np.asarray(signals)
+    if signals.ndim != 3:
+        raise ParameterError(f"signals must have shape (S, C, N), got {signals.shape}")
+    if subtype not in SUBTYPES:
+        raise ParameterError(f"subtype must be one of {SUBTYPES}, got {subtype!r}")
+    out = np.array(signals, dtype=np.float32)
+    if subtype not in _BITS:
+        return out
+    scale = 2.0 ** (_BITS[subtype] - 1)
+    for a in range(0, signals.shape[2], block):
+        x = np.asarray(signals[:, :, a:a + block], dtype=np.float64) * scale
+        steps = np.rint(x)
+        missing = np.rint(x.sum(axis=0)) - steps.sum(axis=0)  # whole steps, |.| <= S/2
+        loudest = np.argmax(np.abs(x), axis=0)[None]
+        np.put_along_axis(steps, loudest,
+                          np.take_along_axis(steps, loudest, axis=0) + missing[None], axis=0)
+        inside = np.abs(x) <= scale  # beyond full scale: the writer's to clip and count
+        np.minimum(steps, scale - 1, out=steps, where=inside)
+        out[:, :, a:a + block] = np.where(inside, steps / scale, x / scale)
+    return out
 
 
 def _format_for(path: str, subtype: str) -> str:

@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .audio import round_together
 from .errors import AudioFileError, ParameterError
 from .factorization import NMFResult
 from .masks import component_models
@@ -349,7 +350,9 @@ def separate_stream(
         From :func:`nmfaudio.pipeline.separation_settings`.
     sinks : sequence of S objects with ``write(block)``
         One per source, in the order of ``settings.source_names``; each receives
-        consecutive float32 blocks of shape (C, m) adding up to (C, N).
+        consecutive float32 blocks of shape (C, m) adding up to (C, N); rounded together
+        to the steps of the sinks' ``subtype``, if they have one (an AudioWriter's:
+        :func:`nmfaudio.audio.round_together`), so that the files add up too.
     sample_rate : int
         The rate of ``source`` (for the grouping's frequencies).
     chunk_frames : int > 0
@@ -498,15 +501,20 @@ def _synthesize(source, settings, sinks, ranges, T, masks_of, report):
     # one overlap-add per source: the per-chunk arrays are then (C, F, n), not (S, C, F, n)
     olas = [OverlapAdd(config, n_frames=T, length=source.n_samples, shape=(C,))
             for _ in sinks]
+    subtype = getattr(sinks[0], "subtype", "FLOAT")
+
+    def write(blocks):
+        # every source's block covers the same samples: the overlap-adds run in step
+        for sink, block in zip(sinks, round_together(np.stack(blocks), subtype=subtype)):
+            sink.write(block)
+
     for i, (t0, t1) in enumerate(ranges):
         X = stft_frames(source, config, t0, t1)
         applied = masks_of(t0, t1, X)
-        for s, (ola, sink) in enumerate(zip(olas, sinks)):
-            sink.write(ola.push(_apply(applied[s:s + 1], X)[0]))
+        write([ola.push(_apply(applied[s:s + 1], X)[0]) for s, ola in enumerate(olas)])
         del applied
         report(i + 1)
-    for ola, sink in zip(olas, sinks):
-        sink.write(ola.finish())
+    write([ola.finish() for ola in olas])
 
 
 class _SpatialStream:
@@ -724,6 +732,7 @@ class _Guarded:
 
     def __init__(self, writer, guard) -> None:
         self.writer, self.guard = writer, guard
+        self.subtype = writer.subtype
 
     def _call(self, method, *args):
         if self.guard is None:
@@ -763,6 +772,9 @@ def _separate_resampled(source, settings, paths, residual_path, subtype, overwri
     targets = list(zip(paths, sources))
     if residual_path is not None:
         targets.append((str(residual_path), residual))
+    # the files (the residual too) add up to the mixture after rounding as before it
+    targets = list(zip([path for path, _ in targets],
+                       round_together(np.stack([x for _, x in targets]), subtype=subtype)))
     writers = []
     try:
         for path, samples in targets:

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nmfaudio import audio as audio_mod
-from nmfaudio.audio import Audio, SaveReport, check_samples, load, resample, save
+from nmfaudio.audio import Audio, SaveReport, check_samples, load, resample, round_together, save
 from nmfaudio.errors import AudioFileError, NMFAudioError, ParameterError
 
 # A 16-bit round trip is off by at most 1.5 steps of 2**-15: libsndfile writes x * 32767
@@ -480,3 +482,49 @@ def test_load_real_stereo_recording(shared_audio):
     assert audio.sample_rate == info.samplerate == 22050
     assert audio.samples.shape == (2, info.frames)
     assert 0 < np.abs(audio.samples).max() <= 1
+
+
+# --------------------------------------------------------------------------- round_together
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_signals=st.integers(1, 40), n_channels=st.integers(1, 3), n=st.integers(1, 300),
+       seed=st.integers(0, 2**32 - 1), subtype=st.sampled_from(["PCM_16", "PCM_24"]))
+def test_round_together_keeps_the_sum(n_signals, n_channels, n, seed, subtype):
+    """On the grid, each sample within half a step (the loudest: S/2 steps more), and the
+    sum of the rounded signals is the rounded sum of the originals, exactly."""
+    rng = np.random.default_rng(seed)
+    x = (rng.uniform(-1, 1, (n_signals, n_channels, n)) / n_signals).astype(np.float32)
+    before = x.copy()
+    out = round_together(x, subtype=subtype, block=7)
+    np.testing.assert_array_equal(x, before)  # not modified
+    scale = 2.0 ** ({"PCM_16": 16, "PCM_24": 24}[subtype] - 1)
+    steps = out.astype(np.float64) * scale
+    np.testing.assert_array_equal(steps, np.rint(steps))
+    np.testing.assert_array_equal(steps.sum(axis=0),
+                                  np.rint(x.astype(np.float64).sum(axis=0) * scale))
+    assert np.abs(steps - x * scale).max() <= 0.5 + n_signals / 2
+
+
+def test_round_together_files_add_up_and_edges(tmp_path):
+    rng = np.random.default_rng(0)
+    mix = np.rint(rng.uniform(-0.5, 0.5, (2, 4000)) * 32768) / 32768  # a 16-bit mixture
+    parts = rng.dirichlet(np.ones(5), size=(2, 4000)).transpose(2, 0, 1) * mix  # 5 sources
+    alone = sum(np.rint(p * 32768) for p in parts) / 32768
+    assert np.abs(alone - mix).max() > 1.5 / 32768  # rounded alone: off by steps
+    paths = []
+    for k, p in enumerate(round_together(parts, subtype="PCM_16")):
+        paths.append(tmp_path / f"{k}.wav")
+        save(paths[-1], p, 8000)
+    total = sum(sf.read(str(p), dtype="float64", always_2d=True)[0].T for p in paths)
+    np.testing.assert_array_equal(total, mix)
+    # full scale: +1.0 is one step above what 16 bits hold; beyond it is the writer's
+    edge = round_together(np.array([[[1.0, -1.0, 1.5]]]), subtype="PCM_16")
+    np.testing.assert_array_equal(edge, [[[32767 / 32768, -1.0, 1.5]]])
+    floats = np.array([[[0.1, 0.2]]], dtype=np.float64)
+    np.testing.assert_array_equal(round_together(floats, subtype="FLOAT"),
+                                  floats.astype(np.float32))
+    with pytest.raises(ParameterError, match="shape"):
+        round_together(np.zeros((2, 3)), subtype="PCM_16")
+    with pytest.raises(ParameterError, match="subtype"):
+        round_together(np.zeros((1, 1, 3)), subtype="PCM_8")

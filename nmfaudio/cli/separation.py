@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..audio import round_together
 from ..errors import AudioFileError, NMFAudioError
 from .._budget import available_bytes, check_memory_bytes
 from ..pipeline import check_separation_memory, separate
@@ -34,13 +35,33 @@ class FileJob:
     folder: str
 
 
-def _write_sources(transaction: _Transaction, folder: Path, names, separation,
+def _audible_residual(separation):
+    """The separation's residual when it is worth a file (above one 16-bit step), else None."""
+    if separation.residual is None or not np.any(np.abs(separation.residual) > 1.0 / 32768):
+        return None
+    return separation.residual
+
+
+def _rounded_outputs(separation, subtype: str):
+    """The sources (S, C, N) and the audible residual (C, N) or None, rounded together to
+    ``subtype``'s steps so that the files add up to the mixture as the arrays do
+    (:func:`nmfaudio.audio.round_together`)."""
+    residual = _audible_residual(separation)
+    signals = separation.sources if residual is None else np.concatenate(
+        [separation.sources, residual[None]])
+    rounded = round_together(signals, subtype=subtype)
+    S = separation.sources.shape[0]
+    return rounded[:S], (None if residual is None else rounded[S])
+
+
+def _write_sources(transaction: _Transaction, folder: Path, names, sources_out, sample_rate: int,
                    out: OutputSettings, warnings_out: list) -> list:
-    """Stage ``<source>.wav`` per source; returns their summaries."""
+    """Stage ``<source>.wav`` per source (``sources_out``, shape (S, C, N)); returns their
+    summaries."""
     sources = []
-    for name, samples in zip(names, separation.sources):
+    for name, samples in zip(names, sources_out):
         final = folder / f"{name}.wav"
-        report = _save_staged(transaction, final, samples, separation.sample_rate, out.subtype)
+        report = _save_staged(transaction, final, samples, sample_rate, out.subtype)
         sources.append({"name": name, "path": str(final), "peak": report.peak,
                         "clipped_samples": report.n_clipped})
         if report.n_clipped:
@@ -51,16 +72,17 @@ def _write_sources(transaction: _Transaction, folder: Path, names, separation,
     return sources
 
 
-def _write_residual(transaction: _Transaction, folder: Path, separation,
+def _write_residual(transaction: _Transaction, folder: Path, residual, sample_rate: int,
                     out: OutputSettings) -> str | None:
-    """Stage ``residual.wav`` if the separation left an audible residual; its path or None."""
-    if separation.residual is None or not np.any(np.abs(separation.residual) > 1.0 / 32768):
+    """Stage ``residual.wav`` for an audible residual (:func:`_audible_residual`); its
+    path, or None when there is none."""
+    if residual is None:
         return None
     # resampled to the dictionaries' rate: what no source carries, so that the files
     # still add up to the mixture (the library warned why, on stderr)
     final = folder / "residual.wav"
     _check_target(final, overwrite=out.overwrite, protected=out.protected, hint=HINT_OUT)
-    _save_staged(transaction, final, separation.residual, separation.sample_rate, out.subtype)
+    _save_staged(transaction, final, residual, sample_rate, out.subtype)
     return str(final)
 
 
@@ -69,7 +91,8 @@ def _write_components(transaction: _Transaction, folder: Path, names, separation
     """Stage ``components/component_XX.wav`` per NMF component; returns their summaries."""
     comp_folder = folder / "components"
     created += _make_dirs(comp_folder, HINT_OUT)
-    signals = separation.component_signals()
+    # rounded together, so that the component files add up as the components do
+    signals = round_together(separation.component_signals(), subtype=out.subtype)
     digits = max(2, len(str(len(signals) - 1)))
     source_of = {}
     for name, group in zip(names, separation.groups):
@@ -205,9 +228,12 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
         if tuple(separation.source_names) != names:  # cannot happen today; stay safe
             names = tuple(separation.source_names)
             _check_outputs(job, names, out)
-        written["sources"] = _write_sources(transaction, folder, names, separation, out,
-                                            written["warnings"])
-        written["residual"] = _write_residual(transaction, folder, separation, out)
+        sources_out, residual_out = _rounded_outputs(separation, out.subtype)
+        written["sources"] = _write_sources(transaction, folder, names, sources_out,
+                                            separation.sample_rate, out, written["warnings"])
+        del sources_out
+        written["residual"] = _write_residual(transaction, folder, residual_out,
+                                              separation.sample_rate, out)
         if out.components_out:
             written["components"] = _write_components(transaction, folder, names, separation,
                                                       out, written["warnings"], created)
