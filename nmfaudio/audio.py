@@ -536,15 +536,25 @@ def round_together(signals, *, subtype: str, block: int = 1 << 16) -> np.ndarray
         return out
     scale = 2.0 ** (_BITS[subtype] - 1)
     for a in range(0, signals.shape[2], block):
-        x = np.asarray(signals[:, :, a:a + block], dtype=np.float64) * scale
+        x = np.multiply(signals[:, :, a:a + block], scale, dtype=np.float64)
         steps = np.rint(x)
         missing = np.rint(x.sum(axis=0)) - steps.sum(axis=0)  # whole steps, |.| <= S/2
-        loudest = np.argmax(np.abs(x), axis=0)[None]
-        np.put_along_axis(steps, loudest,
-                          np.take_along_axis(steps, loudest, axis=0) + missing[None], axis=0)
-        inside = np.abs(x) <= scale  # beyond full scale: the writer's to clip and count
-        np.minimum(steps, scale - 1, out=steps, where=inside)
-        out[:, :, a:a + block] = np.where(inside, steps / scale, x / scale)
+        # the loudest signal of each sample, one signal at a time (contiguous, not strided)
+        peak = np.abs(x[0])
+        loudest = np.zeros(peak.shape, dtype=np.intp)
+        for s in range(1, len(x)):
+            level = np.abs(x[s])
+            loudest[level > peak] = s
+            np.maximum(peak, level, out=peak)
+        for s in range(len(x)):
+            steps[s] += np.where(loudest == s, missing, 0.0)
+        if peak.max(initial=0.0) <= scale:
+            np.minimum(steps, scale - 1, out=steps)
+            out[:, :, a:a + block] = steps / scale
+        else:  # beyond full scale: the writer's to clip and count
+            inside = np.abs(x) <= scale
+            np.minimum(steps, scale - 1, out=steps, where=inside)
+            out[:, :, a:a + block] = np.where(inside, steps / scale, x / scale)
     return out
 
 
