@@ -14,8 +14,8 @@ the ``train/`` clips of ../shared/audio (never a test clip): B's speech and musi
 speech and piano, A's piano, bass and drums, each excerpt scaled to the same RMS and
 summed, so the mixture is exactly the sum of its stems. Each is scored at several rates
 (stems resampled with soxr, as nmfaudio resamples), because the default STFT follows the
-rate. Speech and B's music are 8 kHz recordings: above 8 kHz they are band-limited
-(nothing above 4 kHz), as a telephone recording in a 44.1 kHz file would be.
+rate. Speech, B's music and C's piano are 8 kHz recordings: above 8 kHz they are
+band-limited (nothing above 4 kHz), as a telephone recording in a 44.1 kHz file would be.
 
 Scoring is ``bench_quality.py``'s blind table: BSS Eval v3 SDR in dB, whole signal,
 estimates paired with the stems by the permutation of best mean SDR; median over sources

@@ -496,66 +496,112 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
 _BITS = {"PCM_16": 16, "PCM_24": 24}
 
 
-def round_together(signals, *, subtype: str, block: int = 1 << 16) -> np.ndarray:
+def round_together(signals, *, subtype: str, block: int = 1 << 16, out=None) -> np.ndarray:
     """Round S signals to an integer subtype's steps so that they still add up.
 
-    Each of S signals rounded to 16 bits on its own is off by up to half a step, and
-    their sum by up to S/2 steps (12 sources of a 16-bit mixture: 3.4e-4, 11 steps, seen);
-    the files of a separation would no longer add up to the mixture. Here every sample
-    of every signal is rounded, and the difference between the rounded sum of the
-    originals and the sum of the rounded signals (a whole number of steps, at most S/2)
-    is added to the signal that is loudest at that sample, where it is least audible.
-    The rounded signals then add up to their own sum rounded to the nearest step: to a
-    16-bit mixture exactly, as long as the signals add up to it within half a step
-    (separated sources do, to float rounding). Files written with ``subtype`` hold these
-    values exactly (libsndfile reads and writes ``k / 2**(bits - 1)`` without change).
+    libsndfile turns a float sample into a 16-bit one by rounding down, so each of S
+    signals written on its own is off by up to a step, and their sum by up to S steps
+    (12 sources of a 16-bit drum loop: 11 steps, 3.4e-4, seen): the files of a separation
+    would no longer add up to the mixture. Here every sample of every signal is rounded
+    to the nearest step within the subtype's range, and the difference between the
+    rounded sum of the originals and the sum of the rounded signals (whole steps) is
+    added to the signal that is loudest at that sample, where it is least audible (to
+    the next loudest where that one has no room left before full scale). The rounded
+    signals then add up to their own sum rounded to the nearest step: to a 16-bit
+    mixture exactly, as long as the signals add up to it within half a step (separated
+    sources do, to float32 rounding; a 24-bit step is finer than that, so 24-bit files
+    may be a step off). Files written with ``subtype`` keep these values exactly
+    (libsndfile writes and reads ``k / 2**(bits - 1)`` without change).
 
     Parameters
     ----------
-    signals : np.ndarray, shape=(S, C, N), real
-        Not modified.
+    signals : np.ndarray, shape=(S, C, N), real floating, finite
+        Not modified unless it is ``out``.
     subtype : {"PCM_16", "PCM_24", "FLOAT"}
-        "FLOAT" returns the signals as float32, unrounded.
+        "FLOAT": the signals as float32, unrounded.
     block : int > 0
         Samples rounded at a time (bounds the float64 temporaries).
+    out : np.ndarray, shape=(S, C, N), float32, optional
+        Where to write the result (``signals`` itself is allowed: rounded in place).
 
     Returns
     -------
     np.ndarray, shape=(S, C, N), float32
-        Samples beyond full scale are left as they are (the writer clips and counts
-        them); a full-scale positive sample, which 16 bits cannot hold, becomes the
-        largest step below it.
+        A sample beyond full scale is left as it is (the writer clips and counts it;
+        the sum cannot hold there, and no leftover step is given out at that instant); a
+        positive full-scale sample, which the subtype cannot hold, becomes its top step.
+
+    Raises
+    ------
+    ParameterError
+        ``signals`` not (S, C, N) with S >= 1, not real floating, or not finite; a bad
+        ``subtype``, ``block`` or ``out``.
     """
     signals = np.asarray(signals)
-    if signals.ndim != 3:
-        raise ParameterError(f"signals must have shape (S, C, N), got {signals.shape}")
+    if signals.ndim != 3 or signals.shape[0] < 1:
+        raise ParameterError(f"signals must have shape (S, C, N) with S >= 1, got {signals.shape}")
+    if not np.issubdtype(signals.dtype, np.floating):
+        raise ParameterError(f"signals must be real floating samples, got dtype {signals.dtype}")
     if subtype not in SUBTYPES:
         raise ParameterError(f"subtype must be one of {SUBTYPES}, got {subtype!r}")
-    out = np.array(signals, dtype=np.float32)
-    if subtype not in _BITS:
-        return out
-    scale = 2.0 ** (_BITS[subtype] - 1)
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+        raise ParameterError(f"block must be a positive integer, got {block!r}")
+    if out is None:
+        out = np.empty(signals.shape, dtype=np.float32)
+    elif not (isinstance(out, np.ndarray) and out.shape == signals.shape and out.dtype == np.float32):
+        raise ParameterError(f"out must be a float32 array of shape {signals.shape}")
+    scale = 2.0 ** (_BITS[subtype] - 1) if subtype in _BITS else None
     for a in range(0, signals.shape[2], block):
-        x = np.multiply(signals[:, :, a:a + block], scale, dtype=np.float64)
-        steps = np.rint(x)
-        missing = np.rint(x.sum(axis=0)) - steps.sum(axis=0)  # whole steps, |.| <= S/2
-        # the loudest signal of each sample, one signal at a time (contiguous, not strided)
-        peak = np.abs(x[0])
-        loudest = np.zeros(peak.shape, dtype=np.intp)
-        for s in range(1, len(x)):
-            level = np.abs(x[s])
-            loudest[level > peak] = s
-            np.maximum(peak, level, out=peak)
-        for s in range(len(x)):
-            steps[s] += np.where(loudest == s, missing, 0.0)
-        if peak.max(initial=0.0) <= scale:
-            np.minimum(steps, scale - 1, out=steps)
-            out[:, :, a:a + block] = steps / scale
-        else:  # beyond full scale: the writer's to clip and count
-            inside = np.abs(x) <= scale
-            np.minimum(steps, scale - 1, out=steps, where=inside)
-            out[:, :, a:a + block] = np.where(inside, steps / scale, x / scale)
+        part = signals[:, :, a:a + block]
+        steps = None if scale is None else _rounded_block(
+            np.multiply(part, scale, dtype=np.float64), scale)
+        # NaN or inf in any signal makes the steps' sum over signals NaN or inf (float64
+        # cannot overflow on float32 samples): one small check instead of a pass over all
+        if not np.isfinite(part if steps is None else steps.sum(axis=0)).all():
+            raise ParameterError("signals have NaN or infinite values; they cannot be rounded "
+                                 "to add up")
+        out[:, :, a:a + block] = part if steps is None else steps / scale
     return out
+
+
+def _rounded_block(x: np.ndarray, scale: float) -> np.ndarray:
+    """:func:`round_together` of one block, in steps: x shape=(S, C, n), float64."""
+    top = scale - 1  # +1.0 is one step above what the subtype holds
+    # the loudest signal of each sample, one signal at a time (contiguous, not strided)
+    peak = np.abs(x[0])
+    loudest = np.zeros(peak.shape, dtype=np.intp)
+    for s in range(1, len(x)):
+        level = np.abs(x[s])
+        loudest[level > peak] = s
+        np.maximum(peak, level, out=peak)
+    steps = np.rint(x)
+    # at most S/2 + 1 steps go to a signal: far enough from full scale, nothing to clamp
+    near_full_scale = peak.max(initial=0.0) + len(x) / 2 + 1 >= top
+    if near_full_scale:
+        np.clip(steps, -scale, top, out=steps)
+        missing = np.clip(np.rint(x.sum(axis=0)), -scale, top) - steps.sum(axis=0)
+        beyond = peak > scale
+        missing[beyond] = 0.0  # the writer clips there: no sum to keep
+    else:
+        missing = np.rint(x.sum(axis=0)) - steps.sum(axis=0)
+    for s in range(len(x)):
+        steps[s] += np.where(loudest == s, missing, 0.0)
+    if not near_full_scale:
+        return steps
+    # where the loudest had no room for all of it, the rest goes down the order of loudness
+    kept = np.clip(steps, -scale, top)
+    left = (steps - kept).sum(axis=0)
+    steps = kept
+    if left.any():
+        c, t = np.nonzero(left)
+        order = np.argsort(-np.abs(x[:, c, t]), axis=0, kind="stable")
+        rest = left[c, t]
+        for rank in order:
+            have = steps[rank, c, t]
+            given = np.clip(have + rest, -scale, top) - have
+            steps[rank, c, t] = have + given
+            rest -= given
+    return np.where(np.abs(x) <= scale, steps, x) if beyond.any() else steps
 
 
 def _format_for(path: str, subtype: str) -> str:

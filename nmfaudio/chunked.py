@@ -351,8 +351,8 @@ def separate_stream(
     sinks : sequence of S objects with ``write(block)``
         One per source, in the order of ``settings.source_names``; each receives
         consecutive float32 blocks of shape (C, m) adding up to (C, N); rounded together
-        to the steps of the sinks' ``subtype``, if they have one (an AudioWriter's:
-        :func:`nmfaudio.audio.round_together`), so that the files add up too.
+        when every sink has the same integer ``subtype`` (AudioWriters of "PCM_16" or
+        "PCM_24": :func:`nmfaudio.audio.round_together`), so that the files add up too.
     sample_rate : int
         The rate of ``source`` (for the grouping's frequencies).
     chunk_frames : int > 0
@@ -501,11 +501,13 @@ def _synthesize(source, settings, sinks, ranges, T, masks_of, report):
     # one overlap-add per source: the per-chunk arrays are then (C, F, n), not (S, C, F, n)
     olas = [OverlapAdd(config, n_frames=T, length=source.n_samples, shape=(C,))
             for _ in sinks]
-    subtype = getattr(sinks[0], "subtype", "FLOAT")
+    subtypes = {getattr(sink, "subtype", None) for sink in sinks}
+    steps = subtypes.pop() if len(subtypes) == 1 and subtypes <= {"PCM_16", "PCM_24"} else None
 
     def write(blocks):
-        # every source's block covers the same samples: the overlap-adds run in step
-        for sink, block in zip(sinks, round_together(np.stack(blocks), subtype=subtype)):
+        if steps is not None:  # the blocks cover the same samples: the overlap-adds run in step
+            blocks = round_together(np.stack(blocks), subtype=steps)
+        for sink, block in zip(sinks, blocks):
             sink.write(block)
 
     for i, (t0, t1) in enumerate(ranges):
@@ -793,4 +795,7 @@ def _separate_resampled(source, settings, paths, residual_path, subtype, overwri
                           residual_path=None if residual_path is None else str(residual_path),
                           separation=result, sample_rate=original.sample_rate,
                           n_channels=original.n_channels, n_samples=original.n_samples,
-                          residual_peak=float(np.max(np.abs(residual))))
+                          # as written (rounded with the sources): a caller that drops a
+                          # residual under one step then drops no step the sum needs
+                          residual_peak=float(np.max(np.abs(
+                              targets[-1][1] if residual_path is not None else residual))))

@@ -15,8 +15,8 @@ from nmfaudio import audio as audio_mod
 from nmfaudio.audio import Audio, SaveReport, check_samples, load, resample, round_together, save
 from nmfaudio.errors import AudioFileError, NMFAudioError, ParameterError
 
-# A 16-bit round trip is off by at most 1.5 steps of 2**-15: libsndfile writes x * 32767
-# rounded and reads back n / 32768.
+# A 16-bit round trip is off by at most 1.5 steps of 2**-15 (libsndfile 1.2 rounds a float
+# down to the step below when writing and reads back n / 32768; exact for n / 32768).
 PCM16_ATOL = 1.5 / 2**15 + 1e-7
 PCM24_ATOL = 1.5 / 2**23 + 1e-9
 
@@ -526,5 +526,47 @@ def test_round_together_files_add_up_and_edges(tmp_path):
                                   floats.astype(np.float32))
     with pytest.raises(ParameterError, match="shape"):
         round_together(np.zeros((2, 3)), subtype="PCM_16")
+    with pytest.raises(ParameterError, match="shape"):
+        round_together(np.zeros((0, 1, 3)), subtype="PCM_16")
     with pytest.raises(ParameterError, match="subtype"):
         round_together(np.zeros((1, 1, 3)), subtype="PCM_8")
+    with pytest.raises(ParameterError, match="floating"):
+        round_together(np.zeros((1, 1, 3), dtype=np.int16), subtype="PCM_16")
+    for block in (0, -1, 2.5, True):
+        with pytest.raises(ParameterError, match="block"):
+            round_together(np.zeros((1, 1, 3)), subtype="PCM_16", block=block)
+    with pytest.raises(ParameterError, match="out"):
+        round_together(np.zeros((1, 1, 3)), subtype="PCM_16", out=np.zeros((1, 1, 3)))
+    for bad in (np.nan, np.inf):
+        for subtype in ("PCM_16", "FLOAT"):
+            x = np.zeros((3, 1, 5))
+            x[1, 0, 2] = bad
+            with pytest.raises(ParameterError, match="NaN or infinite"):
+                round_together(x, subtype=subtype)
+
+
+@pytest.mark.parametrize("signals, expected", [
+    # the leftover step belongs to the loudest, which has no room above: the next one takes it
+    ([32766.6, -0.6, 0.4, 0.4], None),
+    ([-32767.6, 0.6, -0.4, -0.4], None),
+    ([0.45, 0.45, 0.5, 0.6], [0, 0, 0, 2]),
+    # +1.0 (32768 steps) is one step above 16 bits: the sum is held at the top step
+    ([32768.0, 0.2, 0.2], [32767, 0, 0]),
+])
+def test_round_together_at_full_scale(signals, expected):
+    x = np.array(signals)[:, None, None] / 32768
+    steps = round_together(x, subtype="PCM_16")[:, 0, 0].astype(np.float64) * 32768
+    assert np.all((steps >= -32768) & (steps <= 32767)), steps  # nothing for the writer to clip
+    assert steps.sum() == min(np.rint(sum(signals)), 32767)
+    if expected is not None:
+        np.testing.assert_array_equal(steps, expected)
+
+
+def test_round_together_in_place_and_beyond_full_scale():
+    x = np.array([[[0.30001, 1.5]], [[0.2, -0.2]]], dtype=np.float32)
+    total = np.rint(x[:, 0, 0].astype(np.float64).sum() * 32768)
+    same = round_together(x, subtype="PCM_16", out=x)
+    assert same is x
+    assert x[0, 0, 1] == 1.5  # left for the writer to clip and count
+    assert x[1, 0, 1] * 32768 == np.rint(np.float32(-0.2) * 32768.0)  # the other one rounded
+    assert x[0, 0, 0] * 32768 + x[1, 0, 0] * 32768 == total  # in place, the sum still holds

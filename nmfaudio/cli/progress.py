@@ -49,9 +49,10 @@ class Progress:
     def callback(self, iteration: int, loss: float) -> None:
         """For ``separate(..., callback=)`` and ``learn_dictionary(..., callback=)``.
 
-        A blind separation may fit twice (the NMF, then the NMFD of a drum kit,
-        :mod:`nmfaudio.drums`); when the iterations start again the bar says which fit
-        it draws ("fit 2"), so that it does not seem to go backwards for no reason.
+        A separation may fit more than once (a blind one: the NMF, then the NMFD of a
+        drum kit, :mod:`nmfaudio.drums`; a long supervised one in memory: the activations
+        block by block); when the iterations start again the bar says which fit it draws
+        ("fit 2", ...), so that it does not seem to go backwards for no reason.
         """
         if iteration < self._iteration:
             self.fits += 1

@@ -35,23 +35,18 @@ class FileJob:
     folder: str
 
 
-def _audible_residual(separation):
-    """The separation's residual when it is worth a file (above one 16-bit step), else None."""
-    if separation.residual is None or not np.any(np.abs(separation.residual) > 1.0 / 32768):
-        return None
-    return separation.residual
-
-
 def _rounded_outputs(separation, subtype: str):
-    """The sources (S, C, N) and the audible residual (C, N) or None, rounded together to
-    ``subtype``'s steps so that the files add up to the mixture as the arrays do
-    (:func:`nmfaudio.audio.round_together`)."""
-    residual = _audible_residual(separation)
-    signals = separation.sources if residual is None else np.concatenate(
-        [separation.sources, residual[None]])
-    rounded = round_together(signals, subtype=subtype)
+    """The sources (S, C, N) and the residual (C, N), rounded together to ``subtype``'s
+    steps so that the files add up to the mixture as the arrays do
+    (:func:`nmfaudio.audio.round_together`); the residual is None when there is none or
+    when, rounded, it is under one 16-bit step (then it holds none of the steps)."""
     S = separation.sources.shape[0]
-    return rounded[:S], (None if residual is None else rounded[S])
+    if separation.residual is None:
+        return round_together(separation.sources, subtype=subtype), None
+    rounded = np.concatenate([separation.sources, separation.residual[None]])
+    round_together(rounded, subtype=subtype, out=rounded)
+    audible = np.max(np.abs(rounded[S])) >= 1.0 / 32768
+    return rounded[:S], (rounded[S] if audible else None)
 
 
 def _write_sources(transaction: _Transaction, folder: Path, names, sources_out, sample_rate: int,
@@ -91,8 +86,10 @@ def _write_components(transaction: _Transaction, folder: Path, names, separation
     """Stage ``components/component_XX.wav`` per NMF component; returns their summaries."""
     comp_folder = folder / "components"
     created += _make_dirs(comp_folder, HINT_OUT)
-    # rounded together, so that the component files add up as the components do
-    signals = round_together(separation.component_signals(), subtype=out.subtype)
+    # rounded together, so that the component files add up as the components do (in place:
+    # the components are ours, and the memory budget counts them once)
+    signals = separation.component_signals()
+    round_together(signals, subtype=out.subtype, out=signals)
     digits = max(2, len(str(len(signals) - 1)))
     source_of = {}
     for name, group in zip(names, separation.groups):
@@ -231,7 +228,6 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
         sources_out, residual_out = _rounded_outputs(separation, out.subtype)
         written["sources"] = _write_sources(transaction, folder, names, sources_out,
                                             separation.sample_rate, out, written["warnings"])
-        del sources_out
         written["residual"] = _write_residual(transaction, folder, residual_out,
                                               separation.sample_rate, out)
         if out.components_out:
@@ -318,7 +314,7 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
                 raise
         residual = None
         if staged_residual is not None:
-            if done.residual_path is not None and done.residual_peak > 1.0 / 32768:
+            if done.residual_path is not None and done.residual_peak >= 1.0 / 32768:
                 # resampled to the dictionaries' rate: what no source carries, so that the
                 # files still add up to the mixture (the library warned why, on stderr)
                 _check_target(residual_final, overwrite=out.overwrite,
