@@ -26,7 +26,6 @@ status 2, saying why, when that folder is missing. Nothing is written.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from bench_quality import log, shared_audio_dir
+    from bench_quality import load_average, log, shared_audio_dir
 
     folder = shared_audio_dir()
     if not (folder / "A_piano_bass_drums" / "train").is_dir():
@@ -147,7 +146,7 @@ def main(argv=None) -> int:
         if medians:
             print(f"{m}: mean of median {np.mean(medians):.2f}, mean of worst {np.mean(worst):.2f} "
                   f"over {len(medians)} mixtures")
-    print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"load average: {load_average()}")
     return 0
 
 

@@ -502,11 +502,11 @@ def _synthesize(source, settings, sinks, ranges, T, masks_of, report):
     olas = [OverlapAdd(config, n_frames=T, length=source.n_samples, shape=(C,))
             for _ in sinks]
     subtypes = {getattr(sink, "subtype", None) for sink in sinks}
-    steps = subtypes.pop() if len(subtypes) == 1 and subtypes <= {"PCM_16", "PCM_24"} else None
+    rounding = subtypes.pop() if len(subtypes) == 1 and subtypes <= {"PCM_16", "PCM_24"} else None
 
     def write(blocks):
-        if steps is not None:  # the blocks cover the same samples: the overlap-adds run in step
-            blocks = round_together(np.stack(blocks), subtype=steps)
+        if rounding is not None:  # the blocks cover the same samples: the overlap-adds run in step
+            blocks = round_together(np.stack(blocks), subtype=rounding)
         for sink, block in zip(sinks, blocks):
             sink.write(block)
 

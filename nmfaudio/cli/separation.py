@@ -35,6 +35,11 @@ class FileJob:
     folder: str
 
 
+#: A residual whose peak is under one 16-bit step is not written: rounded with the sources
+#: it holds no step of the files (both paths, in memory and streamed, use this).
+RESIDUAL_FLOOR = 1.0 / 32768
+
+
 def _rounded_outputs(separation, subtype: str):
     """The sources (S, C, N) and the residual (C, N), rounded together to ``subtype``'s
     steps so that the files add up to the mixture as the arrays do
@@ -45,7 +50,7 @@ def _rounded_outputs(separation, subtype: str):
         return round_together(separation.sources, subtype=subtype), None
     rounded = np.concatenate([separation.sources, separation.residual[None]])
     round_together(rounded, subtype=subtype, out=rounded)
-    audible = np.max(np.abs(rounded[S])) >= 1.0 / 32768
+    audible = np.max(np.abs(rounded[S])) >= RESIDUAL_FLOOR
     return rounded[:S], (rounded[S] if audible else None)
 
 
@@ -69,8 +74,8 @@ def _write_sources(transaction: _Transaction, folder: Path, names, sources_out, 
 
 def _write_residual(transaction: _Transaction, folder: Path, residual, sample_rate: int,
                     out: OutputSettings) -> str | None:
-    """Stage ``residual.wav`` for an audible residual (:func:`_audible_residual`); its
-    path, or None when there is none."""
+    """Stage ``residual.wav`` for the residual :func:`_rounded_outputs` kept; its path,
+    or None when there is none."""
     if residual is None:
         return None
     # resampled to the dictionaries' rate: what no source carries, so that the files
@@ -314,7 +319,7 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
                 raise
         residual = None
         if staged_residual is not None:
-            if done.residual_path is not None and done.residual_peak >= 1.0 / 32768:
+            if done.residual_path is not None and done.residual_peak >= RESIDUAL_FLOOR:
                 # resampled to the dictionaries' rate: what no source carries, so that the
                 # files still add up to the mixture (the library warned why, on stderr)
                 _check_target(residual_final, overwrite=out.overwrite,
