@@ -403,9 +403,14 @@ def _nndsvda(V: np.ndarray, rank: int, rng: np.random.Generator):
         lbd = np.sqrt(S[j] * sigma)
         W[:, j] = lbd * u
         H[j, :] = lbd * v
-    avg = float(V.mean(dtype=np.float64))
-    W[W < 1e-12 * avg] = avg
-    H[H < 1e-12 * avg] = avg
+    # Zeros are filled with the level of one factor, sqrt(mean(V)), not mean(V) as in
+    # the paper and scikit-learn: W and H each carry the square root of V's scale, so
+    # mean(V) made the start (and the whole fit) depend on the recording's gain. The two
+    # agree where mean(V) = 1; with sqrt, V * c gives W and H * sqrt(c), exactly so for
+    # c a power of 4 (tests/test_factorization.py).
+    fill = np.sqrt(float(V.mean(dtype=np.float64)))
+    W[W < 1e-12 * fill] = fill
+    H[H < 1e-12 * fill] = fill
     return W, H
 
 

@@ -286,6 +286,22 @@ def test_generator_seed_and_nndsvda_are_deterministic():
     assert np.array_equal(a.W, b.W)
 
 
+@settings(max_examples=25, deadline=None)
+@given(beta=st.sampled_from([0.0, 1.0, 2.0]), init=st.sampled_from(["nndsvda", "random"]),
+       exponent=st.integers(-20, 20), seed=st.integers(0, 10_000))
+def test_scaling_v_by_a_power_of_four_scales_the_fit_exactly(beta, init, exponent, seed):
+    """Gain invariance: V * 4**e gives W * 2**e and H * 2**e bit for bit (every float
+    operation is scaled exactly, and the start, eps and floors are relative to V), so a
+    recording separates the same at any level. NNDSVDa's fill of sqrt(mean(V)) is what
+    makes this hold: the paper's mean(V) made the fit depend on the gain."""
+    V = low_rank(30, 40, 3, seed=seed, zeros=0.3).astype(np.float32)
+    scale = np.float32(4.0 ** exponent)
+    a = nmf(V, 4, beta=beta, init=init, seed=seed, n_iter=15, tol=0)
+    b = nmf(V * scale, 4, beta=beta, init=init, seed=seed, n_iter=15, tol=0)
+    np.testing.assert_array_equal(b.templates, a.templates * np.float32(2.0 ** exponent))
+    np.testing.assert_array_equal(b.activations, a.activations * np.float32(2.0 ** exponent))
+
+
 def test_does_not_touch_global_rng():
     np.random.seed(0)
     expected = np.random.random()
