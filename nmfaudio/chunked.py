@@ -248,12 +248,20 @@ def _learn_online(source, settings: SeparationSettings, ranges, seed, nmf_args: 
                       dtype=nmf_args.get("dtype", np.float32))
     batches = _FrameBlocks(settings.stft.n_bins, ranges[-1][1], _pipeline.FIT_FRAMES,
                            lambda start, V_batch: model.partial_fit(V_batch))
+    loudest = 0.0
     for i, (t0, t1) in enumerate(ranges):
-        batches.add(spectrogram(stft_frames(source, settings.stft, t0, t1),
-                                power=settings.spectrogram_power))
+        V_chunk = spectrogram(stft_frames(source, settings.stft, t0, t1),
+                              power=settings.spectrogram_power)
+        # too loud is refused before a batch is fitted with it; too quiet only once the
+        # whole is read (a quiet passage of a recording is not a quiet recording)
+        loudest = max(loudest, float(V_chunk.max(initial=0.0)))
+        if loudest > _pipeline.LEVEL_RANGE[1]:
+            _pipeline.check_level(loudest, label=_label(source))
+        batches.add(V_chunk)
         report(i + 1)
     if model.templates is None:
         raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
+    _pipeline.check_level(loudest, label=_label(source))
     return model.templates
 
 
@@ -274,6 +282,7 @@ def _analysis(source, settings: SeparationSettings, ranges, T: int, mode: str, s
             report(offset + i + 1, "analysis")
         if first.loudest <= 0:
             raise AudioFileError(f"{_label(source)} is silent (all samples are 0): nothing to separate")
+        _pipeline.check_level(first.loudest, label=_label(source))
     except BaseException:
         if first.W_fixed is not None:
             first.H.close()

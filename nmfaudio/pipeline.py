@@ -100,6 +100,29 @@ DEFAULT_TOL = 1e-5
 DEFAULT_TOL_UNSUPERVISED = 1e-3
 
 
+#: The spectrogram peaks (of V as factorized) that a separation accepts. On the shared
+#: tasks, with V scaled by powers of two, the fit left float32's range at a peak of
+#: 2**-100 with beta=0 and at 2**40 with beta=2 (beta=1 held from 2**-120 to 2**64);
+#: these bounds keep at least 10 bits of margin for longer recordings and other STFTs.
+#: A float file peaking at 2**-64 would be at -385 dBFS, one at 2**30 at +120 dBFS (or
+#: more, by the window's gain): a mistake, not a recording, which is refused in so many
+#: words rather than failing part-way with a message about V. A float file in the
+#: integer scale of 16-bit audio (peaks near 32768) is inside the range.
+LEVEL_RANGE = (2.0 ** -64, 2.0 ** 30)
+
+
+def check_level(peak: float, *, label: str = "the mixture") -> None:
+    """Raise AudioFileError when a nonzero spectrogram peak is outside
+    :data:`LEVEL_RANGE` (a zero peak, silence, is refused elsewhere in its own words)."""
+    low, high = LEVEL_RANGE
+    if 0 < peak < low or peak > high:
+        raise AudioFileError(
+            f"{label} is too {'quiet' if peak < low else 'loud'} to separate: its "
+            f"spectrogram peaks at {peak:.3g}, outside {low:.3g} to {high:.3g} where the fit "
+            "stays within floating point; scale the recording to a peak near 1 "
+            "(normalise it) and try again")
+
+
 def default_tol(settings: "SeparationSettings") -> float:
     """The NMF tolerance of a separation when none is given: per mode (see above)."""
     return DEFAULT_TOL if settings.supervised else DEFAULT_TOL_UNSUPERVISED
@@ -907,9 +930,10 @@ def separate_stft(
 
 
 def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rate: int,
-                      **nmf_args) -> Separation:
+                      label: str = "the mixture", **nmf_args) -> Separation:
     """:func:`separate_stft` once X and the settings are checked."""
     V = spectrogram(X, power=settings.spectrogram_power)
+    check_level(float(V.max(initial=0.0)), label=label)
     frames = stat_frames(X.shape[-1])
     magnitudes = np.abs(X[..., frames]) if X.shape[0] > 1 else X[:, :, :0]
     gains = None
@@ -1197,9 +1221,9 @@ def separate(
                              n_threads=n_threads)
     config = settings.stft
     X = stft_transform(mix.samples, config)  # (C, F, T)
-    separation = _separate_checked(X, settings, sample_rate=mix.sample_rate, n_iter=n_iter,
+    separation = _separate_checked(X, settings, sample_rate=mix.sample_rate, label=_label(original),
                                    tol=default_tol(settings) if tol is None else tol, seed=seed,
-                                   dtype=dtype, callback=callback, n_threads=n_threads)
+                                   n_iter=n_iter, dtype=dtype, callback=callback, n_threads=n_threads)
     sources = istft(separation.source_stfts, config, length=mix.n_samples).astype(np.float32)
     residual = None
     if mix is not original:

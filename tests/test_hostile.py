@@ -932,3 +932,81 @@ def test_blind_cli_odd_inputs_add_up_in_16_bits(tmp_path, rate, seconds, n_sourc
     assert len(files) == n_sources
     total = sum(sf.read(str(f), dtype="int32", always_2d=True)[0] for f in files)
     np.testing.assert_array_equal(total, mix)  # 16-bit steps, summed exactly
+
+
+# --------------------------------------------------------------------------- extreme levels
+# (float files can hold any level; the fits have a range where float32 holds, see
+# nmfaudio.pipeline.LEVEL_RANGE, and 16-bit files a step under which all is silence)
+
+@pytest.mark.parametrize("scale, needle", [(1e-40, "too quiet to separate"),
+                                           (1e20, "too loud to separate")])
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_float_files_beyond_the_fits_range_are_refused(tmp_path, scale, needle, in_memory):
+    mix = tmp_path / "level.wav"
+    sf.write(str(mix), (signal_mix().T * np.float32(scale)).astype(np.float32), RATE,
+             subtype="FLOAT")
+    before = digest(mix)
+    extra = ["--plot"] if in_memory else []  # the figure needs the separation in memory
+    code, _, err = run("separate", mix, "-o", tmp_path / "out", "--float32", *extra, *FAST)
+    assert code == 1
+    one_line(err, "level.wav", needle, "normalise")  # one line: no RuntimeWarning first
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+    assert digest(mix) == before
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_a_float_file_under_half_a_16_bit_step_is_refused_for_16_bit_files(tmp_path, in_memory):
+    mix = tmp_path / "faint.wav"
+    sf.write(str(mix), (signal_mix().T * np.float32(2e-5)).astype(np.float32), RATE,
+             subtype="FLOAT")  # peak 1e-5, a third of a 16-bit step
+    before = digest(mix)
+    extra = ["--plot"] if in_memory else []
+    code, _, err = run("separate", mix, "-o", tmp_path / "out", *extra, *FAST)
+    assert code == 1
+    one_line(err, "faint.wav", "too quiet for 16-bit files", "--float32")
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+    # as floats it separates, and the files add up to the mixture
+    code, _, err = run("separate", mix, "-o", tmp_path / "out", "--float32", *extra, *FAST)
+    assert code == 0, err
+    adds_up(tmp_path / "out" / "faint", mix)
+    assert digest(mix) == before
+
+
+def test_a_float_file_in_the_16_bit_integer_scale_separates(tmp_path):
+    """Some tools write float WAVs scaled like 16-bit integers (peaks near 32768)."""
+    mix = tmp_path / "int_scale.wav"
+    sf.write(str(mix), (signal_mix().T * np.float32(32768)).astype(np.float32), RATE,
+             subtype="FLOAT")
+    code, _, err = run("separate", mix, "-o", tmp_path / "out", "--float32", *FAST)
+    assert code == 0, err
+    mix_samples, _ = sf.read(str(mix), always_2d=True, dtype="float64")
+    total = sum(sf.read(str(f), always_2d=True, dtype="float64")[0]
+                for f in (tmp_path / "out" / "int_scale").glob("*.wav"))
+    assert np.max(np.abs(total - mix_samples)) <= 1e-4 * 32768
+
+
+@pytest.mark.parametrize("beta", ["is", "kl", "euclidean"])
+def test_api_levels_at_the_ends_of_the_range_separate_as_at_unit_level(beta):
+    """Scaling a signal by a power of two scales every float operation of the separation
+    exactly (the fits' eps and starting point are relative to V), so at both ends of
+    LEVEL_RANGE the sources are the unit-level ones, scaled; a factor of 4 beyond either
+    end is refused, naming the level and the way out."""
+    from nmfaudio.pipeline import LEVEL_RANGE
+    from nmfaudio.spectral import spectrogram, stft
+
+    x = signal_mix()
+    config = STFTConfig.for_sample_rate(RATE)
+    peak = float(spectrogram(stft(x, config)).max())
+    unit = nmfaudio.separate(x, sample_rate=RATE, n_sources=2, beta=beta, n_iter=20).sources
+    low = np.floor(np.log2(LEVEL_RANGE[0] / peak)) + 1  # V peaks just inside the range
+    high = np.ceil(np.log2(LEVEL_RANGE[1] / peak)) - 1
+    for exponent in (low, high):
+        scale = np.float32(2.0 ** exponent)
+        sources = nmfaudio.separate(x * scale, sample_rate=RATE, n_sources=2, beta=beta,
+                                    n_iter=20).sources
+        assert np.isfinite(sources).all()
+        np.testing.assert_allclose(sources / scale, unit, rtol=0, atol=1e-5)
+    for exponent, needle in ((low - 2, "too quiet"), (high + 2, "too loud")):
+        with pytest.raises(AudioFileError, match=needle):
+            nmfaudio.separate(x * np.float32(2.0 ** exponent), sample_rate=RATE, n_sources=2,
+                              beta=beta, n_iter=20)

@@ -54,6 +54,15 @@ def _rounded_outputs(separation, subtype: str):
     return rounded[:S], (rounded[S] if audible else None)
 
 
+def _refuse_all_zero(peaks, job: FileJob, subtype: str) -> None:
+    """A mixture too quiet for the integer files (a float file peaking under half a step)
+    would give files of zeros that add up to nothing: refuse, and say how to keep it."""
+    if subtype != "FLOAT" and not any(peaks):
+        raise CLIError(f"'{job.label}' is too quiet for {subtype.split('_')[1]}-bit files: "
+                       "every source rounds to silence (the recording peaks under half a "
+                       "step); use --float32, or normalise the recording")
+
+
 def _write_sources(transaction: _Transaction, folder: Path, names, sources_out, sample_rate: int,
                    out: OutputSettings, warnings_out: list) -> list:
     """Stage ``<source>.wav`` per source (``sources_out``, shape (S, C, N)); returns their
@@ -231,6 +240,7 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
             names = tuple(separation.source_names)
             _check_outputs(job, names, out)
         sources_out, residual_out = _rounded_outputs(separation, out.subtype)
+        _refuse_all_zero([np.any(source) for source in sources_out], job, out.subtype)
         written["sources"] = _write_sources(transaction, folder, names, sources_out,
                                             separation.sample_rate, out, written["warnings"])
         written["residual"] = _write_residual(transaction, folder, residual_out,
@@ -317,6 +327,7 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
                     if tmp is not None and str(tmp) in str(error):
                         raise _write_error(final, error, tmp) from None
                 raise
+        _refuse_all_zero([report.peak for report in done.reports], job, out.subtype)
         residual = None
         if staged_residual is not None:
             if done.residual_path is not None and done.residual_peak >= RESIDUAL_FLOOR:
