@@ -47,7 +47,10 @@ def _rounded_outputs(separation, subtype: str):
     when, rounded, it is under one 16-bit step (then it holds none of the steps)."""
     S = separation.sources.shape[0]
     if separation.residual is None:
-        return round_together(separation.sources, subtype=subtype), None
+        # in place: the sources are ours, written once and not read again (the figure
+        # uses the STFTs), and a copy would be S x C x N floats more than the memory
+        # estimate counts
+        return round_together(separation.sources, subtype=subtype, out=separation.sources), None
     rounded = np.concatenate([separation.sources, separation.residual[None]])
     round_together(rounded, subtype=subtype, out=rounded)
     audible = np.max(np.abs(rounded[S])) >= RESIDUAL_FLOOR
