@@ -373,9 +373,9 @@ class SeparationSettings:
         with soft shares (:mod:`nmfaudio.harmonic`) when the mixture holds both kinds of
         sound, at least a quarter of its energy each; otherwise, and with "timbre",
         by clustering templates and activations (:mod:`nmfaudio.grouping`). Measured,
-        median SDR (worst source): B_speech_music 0.88 -> 2.49 dB, C 1.85 -> 3.51,
-        A_piano_bass_drums -0.26 (-10.85) -> 3.90 (0.58); the drum loops fall back to
-        the clustering.
+        median SDR (worst source): B_speech_music 0.88 -> 2.53 dB, C 1.85 -> 3.43,
+        A_piano_bass_drums -0.26 (-10.85) -> 3.62 (-2.28); mostly percussive mixtures
+        take the drum kit (:mod:`nmfaudio.drums`) or fall back to the clustering.
     channel_masks : {"spatial", "gains", "shared"}
         Multichannel input. "spatial" (the default without dictionaries; not allowed
         with them) assigns every time-frequency bin by the direction of its channel
