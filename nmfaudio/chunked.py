@@ -133,6 +133,18 @@ class _SpilledActivations:
         self._file.close()
 
 
+def _level_checked_spectrogram(X: np.ndarray, settings: SeparationSettings, label: str) -> np.ndarray:
+    """V of a chunk; samples that overflowed float32 in the STFT (the reader has checked
+    them finite) are refused as too loud (:func:`nmfaudio.pipeline.check_level`)."""
+    try:
+        return spectrogram(X, power=settings.spectrogram_power)
+    except ParameterError:
+        if np.isfinite(X).all():
+            raise
+        _pipeline.check_level(np.inf, label=label)
+        raise
+
+
 class _FrameBlocks:
     """Chunks of frames regrouped into consecutive blocks of ``width`` frames (the last one
     shorter), in one reused buffer: ``add(V_chunk)`` calls ``on_block(start, V_block)``
@@ -162,6 +174,7 @@ class _Pass1:
                  seed, templates: Optional[np.ndarray] = None) -> None:
         C, F = source.n_channels, settings.stft.n_bins
         self.settings, self.T, self.fit_args = settings, T, fit_args
+        self.label = _label(source)
         self.frames = stat_frames(T)
         self.magnitudes = np.zeros((C, F, self.frames.size if C > 1 else 0), dtype=np.float32)
         # templates: learned online (fit="online"); then fitted by blocks as if supervised
@@ -177,7 +190,7 @@ class _Pass1:
             self.fits = []
 
     def add(self, t0: int, X: np.ndarray) -> None:
-        Vc = spectrogram(X, power=self.settings.spectrogram_power)
+        Vc = _level_checked_spectrogram(X, self.settings, self.label)
         self.loudest = max(self.loudest, float(Vc.max()))
         t1 = t0 + X.shape[-1]
         if self.magnitudes.shape[-1]:
@@ -189,7 +202,9 @@ class _Pass1:
             self.blocks.add(Vc)
 
     def _fit_block(self, start: int, V_block: np.ndarray) -> None:
-        fit = fit_activations(V_block, self.W_fixed, self.settings, rng=self.rng, **self.fit_args)
+        fit = _pipeline.fit_within_level(
+            V_block, lambda: fit_activations(V_block, self.W_fixed, self.settings, rng=self.rng,
+                                             **self.fit_args), label=self.label)
         self.H.append(fit.activations)
         lo, hi = np.searchsorted(self.frames, [start, start + V_block.shape[1]])
         self.H_stat[:, lo:hi] = fit.activations[:, self.frames[lo:hi] - start]
@@ -246,17 +261,16 @@ def _learn_online(source, settings: SeparationSettings, ranges, seed, nmf_args: 
     model = OnlineNMF(settings.n_components, beta=settings.beta, seed=rng,
                       l1_activations=settings.l1_activations,
                       dtype=nmf_args.get("dtype", np.float32))
+    # too quiet is known only once the whole is read (a quiet passage of a recording is
+    # not a quiet recording): each batch is fitted within the level's checks
     batches = _FrameBlocks(settings.stft.n_bins, ranges[-1][1], _pipeline.FIT_FRAMES,
-                           lambda start, V_batch: model.partial_fit(V_batch))
+                           lambda start, V_batch: _pipeline.fit_within_level(
+                               V_batch, lambda: model.partial_fit(V_batch), label=_label(source)))
     loudest = 0.0
     for i, (t0, t1) in enumerate(ranges):
-        V_chunk = spectrogram(stft_frames(source, settings.stft, t0, t1),
-                              power=settings.spectrogram_power)
-        # too loud is refused before a batch is fitted with it; too quiet only once the
-        # whole is read (a quiet passage of a recording is not a quiet recording)
+        V_chunk = _level_checked_spectrogram(stft_frames(source, settings.stft, t0, t1),
+                                             settings, _label(source))
         loudest = max(loudest, float(V_chunk.max(initial=0.0)))
-        if loudest > _pipeline.LEVEL_RANGE[1]:
-            _pipeline.check_level(loudest, label=_label(source))
         batches.add(V_chunk)
         report(i + 1)
     if model.templates is None:

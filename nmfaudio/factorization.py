@@ -407,7 +407,7 @@ def _nndsvda(V: np.ndarray, rank: int, rng: np.random.Generator):
     # the paper and scikit-learn: W and H each carry the square root of V's scale, so
     # mean(V) made the start (and the whole fit) depend on the recording's gain. The two
     # agree where mean(V) = 1; with sqrt, V * c gives W and H * sqrt(c), exactly so for
-    # c a power of 4 (tests/test_factorization.py).
+    # c a power of 4 (tests/test_nmf.py).
     fill = np.sqrt(float(V.mean(dtype=np.float64)))
     W[W < 1e-12 * fill] = fill
     H[H < 1e-12 * fill] = fill

@@ -102,25 +102,52 @@ DEFAULT_TOL_UNSUPERVISED = 1e-3
 
 #: The spectrogram peaks (of V as factorized) that a separation accepts. On the shared
 #: tasks, with V scaled by powers of two, the fit left float32's range at a peak of
-#: 2**-100 with beta=0 and at 2**40 with beta=2 (beta=1 held from 2**-120 to 2**64);
-#: these bounds keep at least 10 bits of margin for longer recordings and other STFTs.
-#: A float file peaking at 2**-64 would be at -385 dBFS, one at 2**30 at +120 dBFS (or
-#: more, by the window's gain): a mistake, not a recording, which is refused in so many
-#: words rather than failing part-way with a message about V. A float file in the
-#: integer scale of 16-bit audio (peaks near 32768) is inside the range.
-LEVEL_RANGE = (2.0 ** -64, 2.0 ** 30)
+#: 2**-100 with beta=0 and at 2**40 with beta=2 (beta=1 held from 2**-120 to 2**64),
+#: and the drum kit's NMFD with beta=2 drifted below 2**-64 (its squares of V leave
+#: float32's normal range at 2**-63). The bounds keep about 10 bits of margin on both
+#: sides: a float file is refused below about -290 to -345 dBFS or above +126 to +180
+#: dBFS (a click or a tone, through a window's gain of 1 to n_fft / 4); 16-bit audio
+#: cannot be outside, nor a float file in the integer scale of 16-bit audio (peaks near
+#: 32768). Measured for the default magnitude
+#: spectrogram and float32; with ``spectrogram_power=2`` or float64 the fits would
+#: reach further, but the same range is applied. A mistake, not a recording, refused in
+#: so many words rather than failing part-way with a message about V.
+LEVEL_RANGE = (2.0 ** -48, 2.0 ** 30)
 
 
 def check_level(peak: float, *, label: str = "the mixture") -> None:
     """Raise AudioFileError when a nonzero spectrogram peak is outside
-    :data:`LEVEL_RANGE` (a zero peak, silence, is refused elsewhere in its own words)."""
+    :data:`LEVEL_RANGE` or not finite (a zero peak, silence, is refused elsewhere in its
+    own words)."""
     low, high = LEVEL_RANGE
-    if 0 < peak < low or peak > high:
+    if 0 < peak < low or not peak <= high:
+        where = (f"peaks at {peak:.3g}" if np.isfinite(peak) else "overflows float32")
         raise AudioFileError(
-            f"{label} is too {'quiet' if peak < low else 'loud'} to separate: its "
-            f"spectrogram peaks at {peak:.3g}, outside {low:.3g} to {high:.3g} where the fit "
+            f"{label} is too {'quiet' if 0 < peak < low else 'loud'} to separate: its "
+            f"spectrogram {where}, outside {low:.3g} to {high:.3g} where the fit "
             "stays within floating point; scale the recording to a peak near 1 "
             "(normalise it) and try again")
+
+
+def fit_within_level(V_block: np.ndarray, fit: Callable[[], "NMFResult"], *, label: str):
+    """``fit()`` of a block of V read before the recording's whole level is known (the
+    streamed and online passes). Too loud is refused first. A block under the range
+    may be a quiet passage of a good recording: it is fitted with numpy's warnings off,
+    and only a fit that then leaves float32's range is reported, as the level."""
+    peak = float(np.max(V_block, initial=0.0))
+    if not peak <= LEVEL_RANGE[1]:
+        check_level(peak, label=label)
+    if peak == 0 or peak >= LEVEL_RANGE[0]:
+        return fit()
+    # errstate is per thread and the fit's workers are threads: their RuntimeWarnings
+    # are silenced by the (process-wide) warnings filter
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            return fit()
+        except ParameterError:
+            check_level(peak, label=label)
+            raise
 
 
 def default_tol(settings: "SeparationSettings") -> float:
@@ -899,6 +926,9 @@ def separate_stft(
         :func:`separation_settings`).
     DictionaryMismatchError
         The dictionaries do not fit each other, ``stft``, or ``sample_rate``.
+    AudioFileError
+        X's spectrogram peaks outside :data:`LEVEL_RANGE` (too quiet or too loud for
+        the fit in float32).
 
     Examples
     --------
@@ -1121,6 +1151,15 @@ def _load_mixture(mixture, sample_rate) -> "audio_io.Audio":
     if isinstance(mixture, audio_io.Audio):
         if not np.any(mixture.samples):
             raise AudioFileError(f"{_label(mixture)} is silent (all samples are 0): nothing to separate")
+        # a frame centred on a sample holds it at a window weight near 1: beyond twice the
+        # range's top the spectrogram is too, refused before the STFT overflows float32
+        peak = float(np.abs(mixture.samples).max())
+        if peak > 2 * LEVEL_RANGE[1]:
+            raise AudioFileError(
+                f"{_label(mixture)} is too loud to separate: its samples peak at {peak:.3g}, "
+                f"its spectrogram beyond {LEVEL_RANGE[1]:.3g} where the fit stays within "
+                "floating point; scale the recording to a peak near 1 (normalise it) and "
+                "try again")
         return mixture
     raise ParameterError(
         f"mixture must be an Audio, a file path or a numpy array, got {type(mixture).__name__}")
@@ -1193,7 +1232,7 @@ def separate(
     Raises
     ------
     AudioFileError
-        The mixture file is missing, not audio, empty, silent or has NaN samples.
+        The mixture is missing, not audio, empty, silent, NaN, or beyond :data:`LEVEL_RANGE`.
     DictionaryMismatchError
         Dictionaries do not fit each other, the STFT, or (with ``on_rate_mismatch="error"``)
         the mixture's sample rate.

@@ -129,7 +129,10 @@ def stft_frames(source: SampleSource, config: STFTConfig, t0: int, t1: int) -> n
     X = np.empty(segment.shape[:-1] + (config.n_bins, t1 - t0), dtype=np.complex64)
     for a in range(0, t1 - t0, _FFT_BLOCK):
         b = min(a + _FFT_BLOCK, t1 - t0)
-        X[..., a:b] = np.fft.rfft(window * frames[..., a:b], axis=-2)
+        # samples beyond float32's range once transformed become inf here, which the
+        # separation refuses as too loud (nmfaudio.pipeline.check_level), without a warning
+        with np.errstate(over="ignore"):
+            X[..., a:b] = np.fft.rfft(window * frames[..., a:b], axis=-2)
     return X
 
 

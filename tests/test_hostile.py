@@ -1010,3 +1010,78 @@ def test_api_levels_at_the_ends_of_the_range_separate_as_at_unit_level(beta):
         with pytest.raises(AudioFileError, match=needle):
             nmfaudio.separate(x * np.float32(2.0 ** exponent), sample_rate=RATE, n_sources=2,
                               beta=beta, n_iter=20)
+
+
+@pytest.mark.parametrize("mode", ["online", "supervised streamed"])
+@pytest.mark.parametrize("scale, needle", [(1e-40, "too quiet to separate"),
+                                           (1e37, "too loud to separate")])
+def test_passes_that_fit_while_reading_refuse_a_level_in_one_line(tmp_path, monkeypatch, mode,
+                                                                    scale, needle):
+    """The online pass (a long recording) and the streamed supervised pass fit blocks of
+    V before the recording's whole level is known: still one line, no RuntimeWarning."""
+    mix = tmp_path / "level.wav"
+    sf.write(str(mix), (signal_mix().T * np.float32(scale)).astype(np.float32), RATE,
+             subtype="FLOAT")
+    if mode == "online":
+        import nmfaudio.chunked
+
+        monkeypatch.setattr(nmfaudio.chunked, "ONLINE_V_BYTES", 1)
+        extra = []
+    else:
+        extra = ["--dict", learned(tmp_path, "tones"), "--dict", learned(tmp_path, "noise")]
+    code, _, err = run("separate", mix, "-o", tmp_path / "out", "--float32", *extra, *FAST)
+    assert code == 1
+    one_line(err, "level.wav", needle)
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+
+
+def test_a_quiet_passage_is_not_a_quiet_recording_online(tmp_path, monkeypatch):
+    """A second of signal after a second at 1e-30 (under the range): separated."""
+    import nmfaudio.chunked
+
+    monkeypatch.setattr(nmfaudio.chunked, "ONLINE_V_BYTES", 1)
+    samples = np.concatenate([signal_mix() * np.float32(1e-30), signal_mix()], axis=1)
+    mix = tmp_path / "intro.wav"
+    sf.write(str(mix), samples.T, RATE, subtype="FLOAT")
+    code, _, err = run("separate", mix, "-o", tmp_path / "out", "--float32", *FAST)
+    assert code == 0, err
+    adds_up(tmp_path / "out" / "intro", mix)
+
+
+def test_a_mixture_held_by_the_residual_alone_is_not_refused_for_16_bits(tmp_path):
+    """Noise above the dictionaries' band goes to residual.wav; the sources round to
+    zero, but the files still hold the mixture: written, not refused as too quiet."""
+    rate = 4 * RATE
+    rng = np.random.default_rng(0)
+    hiss = np.diff(rng.standard_normal(rate + 1)).astype(np.float32)  # mostly above 4 kHz
+    from scipy.signal import butter, sosfilt
+
+    hiss = sosfilt(butter(8, 6000, "highpass", fs=rate, output="sos"), hiss)
+    mix = tmp_path / "hiss.wav"
+    sf.write(str(mix), (hiss / np.abs(hiss).max() * 5e-4).astype(np.float32), rate, subtype="FLOAT")
+    dicts = ["--dict", learned(tmp_path, "tones"), "--dict", learned(tmp_path, "noise")]
+    for extra in ([], ["--plot"]):
+        out = tmp_path / f"out{len(extra)}"
+        code, _, err = run("separate", mix, "-o", out, *dicts, *extra, *FAST)
+        assert code == 0, err
+        assert (out / "hiss" / "residual.wav").exists()
+
+
+@pytest.mark.parametrize("beta", ["is", "kl", "euclidean"])
+def test_api_drum_kit_at_the_ends_of_the_range_separates_as_at_unit_level(shared_audio, beta):
+    """The drum kit's NMFD (squares of V with beta=2) at both ends of LEVEL_RANGE."""
+    from nmfaudio.pipeline import LEVEL_RANGE
+    from nmfaudio.spectral import spectrogram, stft
+
+    x, rate = sf.read(str(shared_audio / "drums_808" / "mixture.wav"), dtype="float32",
+                      always_2d=True)
+    x = np.ascontiguousarray(x.T[:, :2 * rate])
+    peak = float(spectrogram(stft(x, STFTConfig.for_sample_rate(rate))).max())
+    unit = nmfaudio.separate(x, sample_rate=rate, n_sources=3, beta=beta, n_iter=30)
+    assert unit.grouping == "drum-kit"
+    for exponent in (np.floor(np.log2(LEVEL_RANGE[0] / peak)) + 1,
+                     np.ceil(np.log2(LEVEL_RANGE[1] / peak)) - 1):
+        scale = np.float32(2.0 ** exponent)
+        sources = nmfaudio.separate(x * scale, sample_rate=rate, n_sources=3, beta=beta,
+                                    n_iter=30).sources
+        np.testing.assert_allclose(sources / scale, unit.sources, rtol=0, atol=1e-5)

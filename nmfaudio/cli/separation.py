@@ -59,7 +59,9 @@ def _rounded_outputs(separation, subtype: str):
 
 def _refuse_all_zero(peaks, job: FileJob, subtype: str) -> None:
     """A mixture too quiet for the integer files (a float file peaking under half a step)
-    would give files of zeros that add up to nothing: refuse, and say how to keep it."""
+    would give files of zeros that add up to nothing: refuse, and say how to keep it.
+    ``peaks``: of every file that would be written (the sources, and the residual when
+    one is kept, which may carry all of a mixture above the dictionaries' band)."""
     if subtype != "FLOAT" and not any(peaks):
         raise CLIError(f"'{job.label}' is too quiet for {subtype.split('_')[1]}-bit files: "
                        "every source rounds to silence (the recording peaks under half a "
@@ -243,7 +245,8 @@ def _run_file(job: FileJob, model: ModelSettings, out: OutputSettings, progress:
             names = tuple(separation.source_names)
             _check_outputs(job, names, out)
         sources_out, residual_out = _rounded_outputs(separation, out.subtype)
-        _refuse_all_zero([np.any(source) for source in sources_out], job, out.subtype)
+        _refuse_all_zero([np.any(source) for source in sources_out] + [residual_out is not None],
+                         job, out.subtype)
         written["sources"] = _write_sources(transaction, folder, names, sources_out,
                                             separation.sample_rate, out, written["warnings"])
         written["residual"] = _write_residual(transaction, folder, residual_out,
@@ -330,10 +333,12 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
                     if tmp is not None and str(tmp) in str(error):
                         raise _write_error(final, error, tmp) from None
                 raise
-        _refuse_all_zero([report.peak for report in done.reports], job, out.subtype)
+        kept_residual = done.residual_path is not None and done.residual_peak >= RESIDUAL_FLOOR
+        _refuse_all_zero([report.peak for report in done.reports] + [kept_residual], job,
+                         out.subtype)
         residual = None
         if staged_residual is not None:
-            if done.residual_path is not None and done.residual_peak >= RESIDUAL_FLOOR:
+            if kept_residual:
                 # resampled to the dictionaries' rate: what no source carries, so that the
                 # files still add up to the mixture (the library warned why, on stderr)
                 _check_target(residual_final, overwrite=out.overwrite,
