@@ -35,8 +35,8 @@ from .factorization import NMFResult
 from .masks import component_models
 from . import pipeline as _pipeline
 from .masks import groups_from_labels
-from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_groups,
-                       fit_activations, fitted_drum_kit, fixed_templates, groups_and_gains,
+from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_groups, fallback_groups,
+                       fit_activations, fitted_drum_kit, fixed_templates,
                        source_masks, spatial_model, stat_frames, uses_harmonic)
 from .convolutive import NMFDResult
 from .drums import drum_kit_masks, may_be_drum_kit, percussive_energy
@@ -75,7 +75,7 @@ class StreamedSeparation:
         per :data:`nmfaudio.pipeline.FIT_FRAMES` frames).
     grouping : str
         How components became sources: ``"dictionaries"``, ``"spatial"``,
-        ``"drum-kit"``, ``"harmonic-percussive"`` or ``"timbre"`` (see
+        ``"drum-kit"``, ``"harmonic-percussive"``, ``"register"`` or ``"timbre"`` (see
         :attr:`nmfaudio.pipeline.Separation.grouping`).
     """
 
@@ -486,17 +486,18 @@ def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, s
             return np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
         groups = groups_from_labels(hp.labels, n_sources=settings.n_sources)
         return groups, None, harmonic_masks, "harmonic-percussive"
-    groups, gains = groups_and_gains(result, settings, magnitudes=first.magnitudes,
-                                     frames=first.frames, sample_rate=sample_rate,
-                                     frame_activations=None if H_of is not None
-                                     else result.activations)
+    groups, gains, grouping = fallback_groups(result, settings, statistics,
+                                              magnitudes=first.magnitudes, frames=first.frames,
+                                              sample_rate=sample_rate,
+                                              frame_activations=None if H_of is not None
+                                              else result.activations)
     first.magnitudes = None
 
     def model_masks(t0, t1, X):
         models = component_models(result.templates, activations(t0, t1), groups)
         return source_masks(models, mask_power=settings.mask_power,
                             n_channels=X.shape[0], gains=gains)[1]
-    return groups, gains, model_masks, "dictionaries" if settings.supervised else "timbre"
+    return groups, gains, model_masks, grouping
 
 
 def _spectrogram_of(source, settings, t0: int, t1: int) -> np.ndarray:

@@ -50,8 +50,8 @@ from .convolutive import NMFDResult, convolutive_model
 from .drums import (drum_kit_masks, explains_as_well, fit_drum_kit, may_be_drum_kit,
                     percussive_energy, rank_one_divergence)
 from .grouping import check_weight, cluster_components, component_balance
-from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask,
-                       share_statistics)
+from .harmonic import (MIN_CLASS_SHARE, fused_masks, harmonic_percussive_grouping, percussive_mask,
+                       register_grouping, share_statistics)
 from .spatial import distinct_directions, fit_directions, spatial_masks
 from .masks import (_check_power, component_models, groups_from_labels, masks_from_models,
                     powered_ratios, share)
@@ -248,7 +248,8 @@ class Separation:
         How the components became sources: ``"dictionaries"`` (supervised),
         ``"spatial"`` (blind multichannel, :mod:`nmfaudio.spatial`), ``"drum-kit"``
         (one NMFD component per source, :mod:`nmfaudio.drums`),
-        ``"harmonic-percussive"`` (:mod:`nmfaudio.harmonic`) or ``"timbre"``
+        ``"harmonic-percussive"`` (:mod:`nmfaudio.harmonic`), ``"register"`` (a mostly
+        harmonic mixture, :func:`nmfaudio.harmonic.register_grouping`) or ``"timbre"``
         (:func:`nmfaudio.grouping.cluster_components`).
     residual : np.ndarray, shape=(C, N), or None
         When the mixture was resampled to the dictionaries' rate: what the sources do
@@ -398,11 +399,12 @@ class SeparationSettings:
         "spatial" when the channels carry no distinct directions): how components
         become sources. "auto" (default): by harmonic/percussive class and register
         with soft shares (:mod:`nmfaudio.harmonic`) when the mixture holds both kinds of
-        sound, at least a quarter of its energy each; otherwise, and with "timbre",
-        by clustering templates and activations (:mod:`nmfaudio.grouping`). Measured,
-        median SDR (worst source): B_speech_music 0.88 -> 2.53 dB, C 1.85 -> 3.43,
-        A_piano_bass_drums -0.26 (-10.85) -> 3.62 (-2.28); mostly percussive mixtures
-        take the drum kit (:mod:`nmfaudio.drums`) or fall back to the clustering.
+        sound, at least a quarter of its energy each; a mostly harmonic one by register
+        alone (:func:`nmfaudio.harmonic.register_grouping`); a mostly percussive one as
+        a drum kit (:mod:`nmfaudio.drums`) where it is one; otherwise, and with
+        "timbre", by clustering templates and activations (:mod:`nmfaudio.grouping`).
+        Measured, median SDR (worst source): B_speech_music 0.88 -> 2.53 dB, C 1.85 ->
+        3.43, A_piano_bass_drums -0.26 (-10.85) -> 3.62 (-2.28).
     channel_masks : {"spatial", "gains", "shared"}
         Multichannel input. "spatial" (the default without dictionaries; not allowed
         with them) assigns every time-frequency bin by the direction of its channel
@@ -789,6 +791,30 @@ def groups_and_gains(result: NMFResult, settings: SeparationSettings, *,
     return groups, gains
 
 
+def fallback_groups(result: NMFResult, settings: SeparationSettings,
+                    statistics: Optional[np.ndarray], *, magnitudes: np.ndarray,
+                    frames: np.ndarray, sample_rate: int,
+                    frame_activations: Optional[np.ndarray] = None) -> tuple:
+    """(groups, gains or None, grouping name) where neither a drum kit, the spatial model
+    nor the harmonic/percussive split applies. Where that split was tried
+    (``statistics``, :func:`nmfaudio.harmonic.share_statistics`, given) and declined
+    because the mixture is mostly harmonic, pitched instruments are told apart by
+    register (:func:`nmfaudio.harmonic.register_grouping`). Otherwise (dictionaries,
+    stereo "gains", ``grouping="timbre"``, a mostly percussive mixture that is no drum
+    kit, or no S-way register split): :func:`groups_and_gains`. (Drum loops without
+    the drum kit, 44.1 kHz: register 4.67 dB mean median against the timbre
+    clustering's 6.59.)"""
+    whole, perc = (None, None) if statistics is None else statistics
+    if statistics is not None and perc.sum() < MIN_CLASS_SHARE * whole.sum():
+        labels = register_grouping(result.templates, statistics[0], settings.n_sources,
+                                   sample_rate=sample_rate, n_fft=settings.stft.n_fft)
+        if labels is not None:
+            return groups_from_labels(labels, n_sources=settings.n_sources), None, "register"
+    groups, gains = groups_and_gains(result, settings, magnitudes=magnitudes, frames=frames,
+                                     sample_rate=sample_rate, frame_activations=frame_activations)
+    return groups, gains, "dictionaries" if settings.supervised else "timbre"
+
+
 def stat_frames(n_frames: int) -> np.ndarray:
     """The frames channel balances and gains are fitted on: all of them, or
     :data:`STAT_FRAMES` evenly spaced ones for longer recordings, shape=(T',), int."""
@@ -978,10 +1004,11 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
         kit = fitted_drum_kit(V, result, settings, sample_rate=sample_rate, **nmf_args)
         if kit is not None:
             return _drum_kit_separation(X, V, kit, settings, sample_rate=sample_rate)
+    statistics = None
     if percussive is not None:
-        hp = harmonic_percussive_grouping(
-            result.templates, share_statistics(result.templates, result.activations, V, percussive),
-            settings.n_sources, sample_rate=sample_rate, n_fft=settings.stft.n_fft)
+        statistics = share_statistics(result.templates, result.activations, V, percussive)
+        hp = harmonic_percussive_grouping(result.templates, statistics, settings.n_sources,
+                                          sample_rate=sample_rate, n_fft=settings.stft.n_fft)
     if model is not None:
         groups, masks = spatial_grouping(X, V, result, settings.n_sources,
                                          mask_power=settings.mask_power, model=model)
@@ -994,9 +1021,9 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
         applied = np.broadcast_to(masks[:, None], (masks.shape[0],) + X.shape)
         grouping = "harmonic-percussive"
     else:
-        grouping = "dictionaries" if settings.supervised else "timbre"
-        groups, gains = groups_and_gains(result, settings, magnitudes=magnitudes,
-                                         frames=frames, sample_rate=sample_rate)
+        groups, gains, grouping = fallback_groups(result, settings, statistics,
+                                                  magnitudes=magnitudes, frames=frames,
+                                                  sample_rate=sample_rate)
         models = component_models(result.templates, result.activations, groups)
         masks, applied = source_masks(models, mask_power=settings.mask_power,
                                       n_channels=X.shape[0], gains=gains)

@@ -233,7 +233,8 @@ def _report_file(result: dict, *, verbose: bool, quiet: bool) -> None:
 
 #: How the summary line names each blind grouping (Separation.grouping).
 _GROUPING_WORDS = {"spatial": "by direction", "harmonic-percussive": "by harmonic/percussive",
-                   "drum-kit": "as a drum kit by register", "timbre": "by timbre"}
+                   "drum-kit": "as a drum kit by register", "register": "by register",
+                   "timbre": "by timbre"}
 
 
 def _echo_demo_hint(result: dict) -> None:
