@@ -71,6 +71,24 @@ def _midi_file(program: int, note: int, velocity: int) -> bytes:
             + b"MTrk" + struct.pack(">I", len(events)) + events)
 
 
+def has_fluidsynth() -> bool:
+    """fluidsynth and the Fluid R3 soundfont are installed; else says how to get them."""
+    if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
+        print("needs fluidsynth and the Fluid R3 soundfont: "
+              "apt-get install fluidsynth fluid-soundfont-gm", file=sys.stderr)
+        return False
+    return True
+
+
+def render(midi: Path, out: Path) -> None:
+    """``midi`` rendered to ``out`` (a WAV at :data:`RATE`), reverb and chorus off,
+    written under another name first so that an interrupted render leaves no file."""
+    partial = out.with_suffix(".part.wav")
+    subprocess.run(["fluidsynth", "-ni", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(RATE),
+                    "-F", str(partial), str(SOUNDFONT), str(midi)], check=True, capture_output=True)
+    partial.rename(out)
+
+
 def render_one_shots(cache: Path, kits) -> None:
     """Every (kit, drum, velocity) one-shot as ``cache/KIT_DRUM_VEL.wav`` (skips those
     already there)."""
@@ -83,11 +101,7 @@ def render_one_shots(cache: Path, kits) -> None:
                     continue
                 midi = cache / "one.mid"
                 midi.write_bytes(_midi_file(KITS[kit], note, velocity))
-                partial = out.with_suffix(".part.wav")
-                subprocess.run(["fluidsynth", "-ni", "-R", "0", "-C", "0", "-g", "0.6",
-                                "-r", str(RATE), "-F", str(partial), str(SOUNDFONT), str(midi)],
-                               check=True, capture_output=True)
-                partial.rename(out)
+                render(midi, out)
 
 
 def _one_shot(cache: Path, kit: str, drum: str, velocity: int) -> np.ndarray:
@@ -158,9 +172,7 @@ def main(argv=None) -> int:
                         default=Path(tempfile.gettempdir()) / "nmfaudio-drum-one-shots")
     parser.add_argument("--verbose", action="store_true", help="every loop's SDRs")
     args = parser.parse_args(argv)
-    if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
-        print("needs fluidsynth and the Fluid R3 soundfont: "
-              "apt-get install fluidsynth fluid-soundfont-gm", file=sys.stderr)
+    if not has_fluidsynth():
         return 2
     from blind_peers import score_best_permutation
 

@@ -33,9 +33,7 @@ on them.
 from __future__ import annotations
 
 import argparse
-import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -45,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drum_loops import RATE, SOUNDFONT, make_loop, render_one_shots  # noqa: E402
+from drum_loops import RATE, has_fluidsynth, make_loop, render, render_one_shots  # noqa: E402
 
 #: General MIDI programs (0-based) of the instruments used.
 PROGRAMS = {"piano": 0, "epiano": 4, "organ": 16, "guitar": 24, "bass": 33, "strings": 48,
@@ -145,11 +143,7 @@ def render_part(cache: Path, instrument: str, role: str, seed: int) -> np.ndarra
         parts = song(seed)
         midi = cache / "part.mid"
         midi.write_bytes(midi_file(PROGRAMS[instrument], parts[role], parts["bpm"]))
-        partial = out.with_suffix(".part.wav")
-        subprocess.run(["fluidsynth", "-ni", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(RATE),
-                        "-F", str(partial), str(SOUNDFONT), str(midi)],
-                       check=True, capture_output=True)
-        partial.rename(out)
+        render(midi, out)
     x, _ = sf.read(str(out), dtype="float32", always_2d=True)
     return x.mean(axis=1)
 
@@ -185,9 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="every mixture's SDRs")
     args = parser.parse_args(argv)
-    if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
-        print("needs fluidsynth and the Fluid R3 soundfont: "
-              "apt-get install fluidsynth fluid-soundfont-gm", file=sys.stderr)
+    if not has_fluidsynth():
         return 2
     names = args.mixtures or list(MIXTURES)
     unknown = [n for n in names if n not in MIXTURES]
