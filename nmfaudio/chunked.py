@@ -37,7 +37,7 @@ from . import pipeline as _pipeline
 from .masks import groups_from_labels
 from .pipeline import (SeparationSettings, _apply, _factorize, drum_kit_groups, fallback_groups,
                        fit_activations, fitted_drum_kit, fixed_templates,
-                       source_masks, spatial_model, stat_frames, uses_harmonic)
+                       source_masks, spatial_model, stat_frames, uses_harmonic, uses_register)
 from .convolutive import NMFDResult
 from .drums import drum_kit_masks, may_be_drum_kit, percussive_energy
 from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mask_of_frames,
@@ -315,6 +315,21 @@ def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict):
     return first.result(), None, "blocks"
 
 
+def _register_sums(source, settings, ranges, result, activations, model) -> Optional[np.ndarray]:
+    """With ``grouping="register"`` (:func:`nmfaudio.pipeline.uses_register`; ``model``:
+    the spatial model or None): the components' share statistics with no percussive
+    class, summed over the recording in one pass, shape=(2, K) (the second row 0).
+    Otherwise None."""
+    if not uses_register(settings, source.n_channels, spatial=model is not None):
+        return None
+    W = result.templates
+    statistics = np.zeros((2, W.shape[1]))
+    for t0, t1 in ranges:
+        V = _spectrogram_of(source, settings, t0, t1)
+        statistics += share_statistics(W, activations(t0, t1), V, np.zeros_like(V))
+    return statistics
+
+
 def _harmonic_sums(source, settings, ranges, T, W, activations):
     """One pass over the chunks, each with the context its median filters need: the
     percussive energy (:func:`nmfaudio.drums.percussive_energy`, shape=(2,)) and the
@@ -424,7 +439,7 @@ def separate_stream(
         report(done_before + len(ranges), "fit")
         activations = (lambda a, b: H_of[:, a:b]) if H_of is not None else first.H.read
         model = spatial_model(settings, first.magnitudes)
-        statistics = None
+        statistics = _register_sums(source, settings, ranges, result, activations, model)
         if uses_harmonic(settings, source.n_channels, spatial=model is not None):
             energy, statistics = _harmonic_sums(source, settings, ranges, T,
                                                 result.templates, activations)

@@ -722,3 +722,17 @@ def test_blind_summary_and_json_say_how_components_became_sources(tmp_path):
     (item,) = ok_json("separate", FIXTURES / "stereo" / "mixture.wav", "--sources", "2",
                       "-o", tmp_path / "b", "--json", *FAST)["files"]
     assert item["grouping"] == "spatial"
+
+
+def test_grouping_register_is_asked_for_and_kept_for_blind_runs(tmp_path, example_dicts):
+    """--grouping register: the same mixture grouped by register (streamed and with the
+    figure, in memory), its sources adding up; with --dict it is a usage error."""
+    for extra in ([], ["--plot"]):
+        out = tmp_path / f"r{len(extra)}"
+        (item,) = ok_json("separate", EXAMPLE_MIX, "--sources", "2", "--grouping", "register",
+                          "-o", out, *extra, *FAST)["files"]
+        assert item["grouping"] == "register"
+        check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=0.0)
+    result = run("separate", EXAMPLE_MIX, "--dict", example_dicts["keys"], "--grouping",
+                 "register", "-o", tmp_path / "d", *FAST)
+    assert_one_line_error(result, "--grouping", exit_code=2)

@@ -152,6 +152,18 @@ def test_a_tone_alone_is_split_by_register():
     assert separate(x, sample_rate=RATE, n_sources=2, grouping="timbre").grouping == "timbre"
 
 
+def test_register_can_be_asked_for():
+    """grouping="register": the register split even where "auto" finds both classes; an
+    unknown grouping is refused, naming the option."""
+    x = tone_and_clicks()
+    assert separate(x, sample_rate=RATE, n_sources=2).grouping == "harmonic-percussive"
+    sep = separate(x, sample_rate=RATE, n_sources=2, grouping="register")
+    assert sep.grouping == "register"
+    np.testing.assert_allclose(sep.sources.sum(axis=0)[0], x, atol=1e-4)
+    with pytest.raises(ParameterError, match="grouping"):
+        separate(x, sample_rate=RATE, n_sources=2, grouping="pitch")
+
+
 def two_pitched_parts(seconds=4.0):
     """A low part (notes of 5 partials from 82 to 123 Hz) and a high one (3 partials,
     660 to 990 Hz), sounding together with their own rhythms: shape=(2, N) stems."""
@@ -217,15 +229,16 @@ def test_clicks_alone_are_a_drum_kit():
 @pytest.mark.parametrize("channels, S, extra, grouping", [
     (1, 2, {}, "harmonic-percussive"), (1, 3, {}, "harmonic-percussive"),
     (2, 2, {}, "harmonic-percussive"), (2, 2, {"channel_masks": "shared"}, "harmonic-percussive"),
-    (1, 2, {}, "register")],
-    ids=["mono", "mono-3-sources", "copied-stereo", "stereo-shared", "pitched-register"])
+    (1, 2, {}, "register"), (1, 3, {"grouping": "register"}, "register")],
+    ids=["mono", "mono-3-sources", "copied-stereo", "stereo-shared", "pitched-register",
+         "forced-register"])
 def test_streamed_equals_in_memory_and_reports_the_grouping(tmp_path, channels, S, extra, grouping):
     """The command line's streamed path: same sources (any chunk size), same grouping."""
     import soundfile as sf
 
     from nmfaudio.chunked import separate_to_files
 
-    x = tone_and_clicks() if grouping != "register" else two_pitched_parts().sum(axis=0)
+    x = tone_and_clicks() if grouping != "register" or extra else two_pitched_parts().sum(axis=0)
     if channels == 2:  # the right channel a little quieter and delayed: not a copy
         x = np.stack([x, x]) if not extra else np.stack([x, 0.7 * np.roll(x, 3)])
     path = tmp_path / "mix.wav"

@@ -11,7 +11,7 @@ import click
 
 from ..dictionary import Dictionary, check_compatible, learn_dictionary
 from ..errors import DictionaryMismatchError, NMFAudioError, ParameterError
-from ..pipeline import RATE_POLICIES, SeparationSettings, separation_settings
+from ..pipeline import GROUPINGS, RATE_POLICIES, SeparationSettings, separation_settings
 from ..spectral import STFTConfig
 from .core import BETA, CLIError
 from .progress import Progress
@@ -42,6 +42,7 @@ class ModelSettings:
     n_components: int | None = None
     beta: object = None  # None: the dictionaries' beta, else kl (the library decides)
     n_iter: int = 300
+    grouping: str = "auto"
     l1: float | None = None
     mask_power: float = 2.0
     stft: STFTConfig | None = None
@@ -77,7 +78,7 @@ class ModelSettings:
             kw.update(dictionaries=list(self.dictionaries), n_free=self.n_free)
         else:
             kw.update(n_sources=self.n_sources, n_components=self.n_components,
-                      stft_config=self.stft)
+                      stft_config=self.stft, grouping=self.grouping)
         return kw
 
     def describe(self) -> dict:
@@ -97,7 +98,8 @@ class ModelSettings:
                        n_fft=first.stft.n_fft, hop=first.stft.hop_length,
                        on_rate_mismatch=self.on_rate_mismatch)
         else:
-            out.update(components=self.n_components or "auto: max(16, 4 * sources + 4)",
+            out.update(grouping=self.grouping,
+                       components=self.n_components or "auto: max(16, 4 * sources + 4)",
                        n_fft=self.stft.n_fft if self.stft else "auto: about 64 ms",
                        hop=self.stft.hop_length if self.stft else "auto: n_fft / 4")
         return out
@@ -116,6 +118,12 @@ def _model_options(function):
                      help="Unsupervised: number of sources (default 2)."),
         click.option("-k", "--components", type=click.IntRange(min=1), default=None,
                      help="Unsupervised: number of NMF components [default: max(16, 4 S + 4)]."),
+        click.option("--grouping", type=click.Choice(GROUPINGS, case_sensitive=False),
+                     default=GROUPINGS[0], show_default=True,
+                     help="Unsupervised, one channel: how components become sources. auto: "
+                          "harmonic/percussive, a drum kit, or register, as the mixture asks; "
+                          "register: by pitch register alone (pitched instruments that auto "
+                          "splits into notes and attacks); timbre: clustering."),
         click.option("--beta", type=BETA, default=None,
                      help="Divergence: kl, is (Itakura-Saito), euclidean, or a number "
                           "[default: the dictionaries' beta, else kl]."),
@@ -157,6 +165,9 @@ def _model_settings(params: dict) -> ModelSettings:
         if params["components"] is not None:
             raise click.UsageError("--components is for unsupervised separation; with --dict "
                                    "use --free K for extra components learned from the mixture")
+        if params.get("grouping", GROUPINGS[0]).lower() != GROUPINGS[0]:
+            raise click.UsageError("--grouping is for unsupervised separation; with --dict the "
+                                   "dictionaries say which source each component is")
         dictionaries = tuple(Dictionary.load(path) for path in dict_paths)
         check_compatible(dictionaries)
         first = dictionaries[0]
@@ -175,6 +186,7 @@ def _model_settings(params: dict) -> ModelSettings:
     if params["free"]:
         raise click.UsageError("--free adds components to dictionaries; give --dict too, or use "
                                "--sources/--components for unsupervised separation")
+    grouping = params.get("grouping", GROUPINGS[0]).lower()
     n_sources = params["sources"] if params["sources"] is not None else 2
     if params["components"] is not None and params["components"] < n_sources:
         raise click.UsageError(f"--components ({params['components']}) must be at least "
@@ -188,7 +200,7 @@ def _model_settings(params: dict) -> ModelSettings:
         except NMFAudioError as error:
             raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
     return _checked(ModelSettings(n_sources=n_sources, n_components=params["components"],
-                                  stft=config, **common))
+                                  stft=config, grouping=grouping, **common))
 
 
 def _checked(model: ModelSettings) -> ModelSettings:
