@@ -106,8 +106,8 @@ def demo(**params) -> None:
 
     Keys and drums, 6 s, 22050 Hz mono. Learns a dictionary per instrument from 6 s of
     other music played on it (also shipped with nmfaudio), then separates with them;
-    with --sources or --components, separates without dictionaries instead. The same as
-    `nmfaudio separate` with no file.
+    with --sources, --components or --grouping, separates without dictionaries instead.
+    The same as `nmfaudio separate` with no file.
     """
     _separate_main((), params)
 
@@ -121,7 +121,8 @@ def _separate_main(inputs, params: dict) -> None:
     with ExitStack() as stack:
         is_demo = not inputs
         paths = list(inputs) if inputs else [_example_mixture(stack)]
-        if is_demo and not (params["dict_paths"] or params["sources"] or params["components"]):
+        blind = params["sources"] or params["components"] or params["grouping"] != "auto"
+        if is_demo and not (params["dict_paths"] or blind):
             model = _demo_model(stack, model, params, verbose)
         jobs = []
         out_dir = Path(params["out_dir"])
