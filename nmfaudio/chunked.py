@@ -326,7 +326,7 @@ def _register_sums(source, settings, ranges, result, activations, model) -> Opti
     statistics = np.zeros((2, W.shape[1]))
     for t0, t1 in ranges:
         V = _spectrogram_of(source, settings, t0, t1)
-        statistics += share_statistics(W, activations(t0, t1), V, np.zeros_like(V))
+        statistics += share_statistics(W, activations(t0, t1), V, None)
     return statistics
 
 

@@ -171,7 +171,7 @@ def percussive_mask_of_frames(spectrogram_of, start: int, stop: int,
 
 
 def share_statistics(W: np.ndarray, H: np.ndarray, V: np.ndarray,
-                     percussive: np.ndarray) -> np.ndarray:
+                     percussive: Optional[np.ndarray]) -> np.ndarray:
     """Each component's part of V, whole and percussive: sums over frames, shape=(2, K).
 
     ``[0, k] = sum_ft (w_k h_k / WH) V`` and ``[1, k]`` the same weighted by the
@@ -182,7 +182,9 @@ def share_statistics(W: np.ndarray, H: np.ndarray, V: np.ndarray,
     W : np.ndarray, shape=(F, K)
     H : np.ndarray, shape=(K, T)
     V : np.ndarray, shape=(F, T)
-    percussive : np.ndarray, shape=(F, T)
+    percussive : np.ndarray, shape=(F, T), or None
+        None where no percussive class is asked for (``grouping="register"``): the
+        second row is 0, without its product.
     """
     model = np.asarray(W @ H, dtype=np.float32)
     # WH is floored at the smallest normal float32 so that a bin where every component
@@ -190,6 +192,8 @@ def share_statistics(W: np.ndarray, H: np.ndarray, V: np.ndarray,
     np.maximum(model, np.finfo(np.float32).tiny, out=model)
     ratio = np.divide(V, model, dtype=np.float32)
     whole = ((W.T @ ratio) * H).sum(axis=1, dtype=np.float64)
+    if percussive is None:
+        return np.stack([whole, np.zeros_like(whole)])
     ratio *= percussive
     perc = ((W.T @ ratio) * H).sum(axis=1, dtype=np.float64)
     return np.stack([whole, perc])
@@ -243,6 +247,39 @@ def _split_largest(groups, register, whole):
     return None
 
 
+def _registers(W: np.ndarray, sample_rate: int, n_fft: int) -> tuple:
+    """(each template's sum, each bin's frequency, each template's register: log2 of
+    its spectral centroid, + 20 Hz so that an all-DC template stays finite)."""
+    column = W.sum(axis=0)
+    freqs = np.arange(W.shape[0]) * (sample_rate / n_fft)
+    register = np.log2((freqs @ W) / np.maximum(column, np.finfo(np.float64).tiny) + 20.0)
+    return column, freqs, register
+
+
+def _centroid_order(W, column, freqs, weights, whole) -> np.ndarray:
+    """The sources (rows of ``weights``, shape (S, K)) from the lowest to the highest
+    spectral centroid of each one's part of V, as indices, shape=(S,)."""
+    tiny = np.finfo(np.float64).tiny
+    spectra = (W / np.maximum(column, tiny)) @ (weights * whole).T  # (F, S)
+    centroids = (freqs @ spectra) / np.maximum(spectra.sum(axis=0), tiny)
+    return np.argsort(centroids, kind="stable")
+
+
+def _split_until(groups, classes, n_sources, register, whole):
+    """Split ``groups`` (each of class ``classes[i]``) by register (:func:`_split_largest`)
+    until there are S, both halves keeping the class. Returns (groups, classes), or None
+    when no group can be split any more."""
+    groups, classes = list(groups), list(classes)
+    while len(groups) < n_sources:
+        split = _split_largest(groups, register, whole)
+        if split is None:
+            return None
+        j, low, high = split
+        groups[j:j + 1] = [low, high]
+        classes[j:j + 1] = [classes[j], classes[j]]
+    return groups, classes
+
+
 def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_sources: int, *,
                                  sample_rate: int, n_fft: int) -> Optional[HarmonicPercussive]:
     """Split the components into S sources by class, then by register (see module doc).
@@ -279,24 +316,13 @@ def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_source
     energy = float(perc.sum() / total)
     if min(energy, 1.0 - energy) < MIN_CLASS_SHARE:
         return None
-    column = W.sum(axis=0)
-    freqs = np.arange(W.shape[0]) * (sample_rate / n_fft)
-    # log2 of the spectral centroid; + 20 Hz keeps an all-DC template finite
-    register = np.log2((freqs @ W) / np.maximum(column, np.finfo(np.float64).tiny) + 20.0)
-    groups, classes = [1.0 - p, p], [HARMONIC, PERCUSSIVE]
-    while len(groups) < n_sources:
-        split = _split_largest(groups, register, whole)
-        if split is None:  # too few distinct components for S sources: let the clustering decide
-            return None
-        j, low, high = split
-        groups[j:j + 1] = [low, high]
-        classes[j:j + 1] = [classes[j], classes[j]]
-    weights = np.stack(groups)
-    # order by the centroid of each source's part of V
-    spectra = (W / np.maximum(column, np.finfo(np.float64).tiny)) @ (weights * whole).T  # (F, S)
-    centroids = (freqs @ spectra) / np.maximum(spectra.sum(axis=0), np.finfo(np.float64).tiny)
-    order = np.argsort(centroids, kind="stable")
-    return HarmonicPercussive(weights=weights[order], classes=np.asarray(classes)[order],
+    column, freqs, register = _registers(W, sample_rate, n_fft)
+    split = _split_until([1.0 - p, p], [HARMONIC, PERCUSSIVE], n_sources, register, whole)
+    if split is None:  # too few distinct components for S sources: let the clustering decide
+        return None
+    weights = np.stack(split[0])
+    order = _centroid_order(W, column, freqs, weights, whole)
+    return HarmonicPercussive(weights=weights[order], classes=np.asarray(split[1])[order],
                               percussive_shares=p, percussive_energy=energy)
 
 
@@ -335,21 +361,13 @@ def register_grouping(W: np.ndarray, whole: np.ndarray, n_sources: int, *,
         raise ParameterError(f"n_sources must be an integer from 2 to n_components={K}, got {n_sources!r}")
     if not whole.sum() > 0:
         return None
-    column = W.sum(axis=0)
-    freqs = np.arange(W.shape[0]) * (sample_rate / n_fft)
-    register = np.log2((freqs @ W) / np.maximum(column, np.finfo(np.float64).tiny) + 20.0)
-    groups = [np.ones(K)]
-    while len(groups) < n_sources:
-        split = _split_largest(groups, register, whole)
-        if split is None:
-            return None
-        j, low, high = split
-        groups[j:j + 1] = [low, high]
-    weights = np.stack(groups)  # 0 or 1: one class, hard splits
-    spectra = (W / np.maximum(column, np.finfo(np.float64).tiny)) @ (weights * whole).T
-    centroids = (freqs @ spectra) / np.maximum(spectra.sum(axis=0), np.finfo(np.float64).tiny)
-    order = np.argsort(np.argsort(centroids, kind="stable"), kind="stable")
-    return order[np.argmax(weights, axis=0)]
+    column, freqs, register = _registers(W, sample_rate, n_fft)
+    split = _split_until([np.ones(K)], [HARMONIC], n_sources, register, whole)
+    if split is None:
+        return None
+    weights = np.stack(split[0])  # 0 or 1: one class, hard splits
+    rank = np.argsort(_centroid_order(W, column, freqs, weights, whole), kind="stable")
+    return rank[np.argmax(weights, axis=0)]
 
 
 def fused_masks(W: np.ndarray, H: np.ndarray, grouping: HarmonicPercussive,

@@ -113,6 +113,8 @@ DEFAULT_TOL_UNSUPERVISED = 1e-3
 #: reach further, but the same range is applied. A mistake, not a recording, refused in
 #: so many words rather than failing part-way with a message about V.
 LEVEL_RANGE = (2.0 ** -48, 2.0 ** 30)
+_LEVEL_ADVICE = ("where the fit stays within floating point; scale the recording to a peak "
+                 "near 1 (normalise it) and try again")
 
 
 def check_level(peak: float, *, label: str = "the mixture") -> None:
@@ -124,9 +126,7 @@ def check_level(peak: float, *, label: str = "the mixture") -> None:
         where = (f"peaks at {peak:.3g}" if np.isfinite(peak) else "overflows float32")
         raise AudioFileError(
             f"{label} is too {'quiet' if 0 < peak < low else 'loud'} to separate: its "
-            f"spectrogram {where}, outside {low:.3g} to {high:.3g} where the fit "
-            "stays within floating point; scale the recording to a peak near 1 "
-            "(normalise it) and try again")
+            f"spectrogram {where}, outside {low:.3g} to {high:.3g} {_LEVEL_ADVICE}")
 
 
 def fit_within_level(V_block: np.ndarray, fit: Callable[[], "NMFResult"], *, label: str):
@@ -806,8 +806,7 @@ def fallback_groups(result: NMFResult, settings: SeparationSettings,
     kit, or no S-way register split): :func:`groups_and_gains`. (Drum loops without
     the drum kit, 44.1 kHz: register 4.67 dB mean median against the timbre
     clustering's 6.59.)"""
-    whole, perc = (None, None) if statistics is None else statistics
-    if statistics is not None and perc.sum() < MIN_CLASS_SHARE * whole.sum():
+    if statistics is not None and statistics[1].sum() < MIN_CLASS_SHARE * statistics[0].sum():
         labels = register_grouping(result.templates, statistics[0], settings.n_sources,
                                    sample_rate=sample_rate, n_fft=settings.stft.n_fft)
         if labels is not None:
@@ -1012,7 +1011,7 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
         hp = harmonic_percussive_grouping(result.templates, statistics, settings.n_sources,
                                           sample_rate=sample_rate, n_fft=settings.stft.n_fft)
     elif uses_register(settings, X.shape[0], spatial=model is not None):  # no percussive class
-        statistics = share_statistics(result.templates, result.activations, V, np.zeros_like(V))
+        statistics = share_statistics(result.templates, result.activations, V, None)
     if model is not None:
         groups, masks = spatial_grouping(X, V, result, settings.n_sources,
                                          mask_power=settings.mask_power, model=model)
@@ -1080,21 +1079,25 @@ def drum_kit_groups(n_sources: int) -> tuple:
     return groups_from_labels(np.arange(n_sources), n_sources=n_sources)
 
 
-def uses_harmonic(settings: SeparationSettings, n_channels: int, *, spatial: bool) -> bool:
-    """True when the grouping tries the harmonic/percussive model first
-    (:mod:`nmfaudio.harmonic`; it may still find the mixture of one kind and decline):
-    blind, one channel, or several with shared masks or with spatial masks asked for but
-    no distinct directions (``spatial`` False, see :func:`spatial_model`)."""
-    return (not settings.supervised and settings.grouping == "auto" and settings.n_sources > 1
-            and not spatial
+def _groups_one_channel(settings: SeparationSettings, n_channels: int, spatial: bool) -> bool:
+    """Blind, one channel, or several with shared masks or with spatial masks asked for
+    but no distinct directions (``spatial`` False, see :func:`spatial_model`): where the
+    ``grouping`` setting chooses how components become sources."""
+    return (not settings.supervised and settings.n_sources > 1 and not spatial
             and (n_channels == 1 or settings.channel_masks in ("shared", "spatial")))
 
 
+def uses_harmonic(settings: SeparationSettings, n_channels: int, *, spatial: bool) -> bool:
+    """True when the grouping tries the harmonic/percussive model first
+    (:mod:`nmfaudio.harmonic`; it may still find the mixture of one kind and decline):
+    ``grouping="auto"`` where :func:`_groups_one_channel`."""
+    return settings.grouping == "auto" and _groups_one_channel(settings, n_channels, spatial)
+
+
 def uses_register(settings: SeparationSettings, n_channels: int, *, spatial: bool) -> bool:
-    """True where ``grouping="register"`` asks for the register split (where "auto" would
-    try the harmonic/percussive model: see :func:`uses_harmonic`)."""
-    return uses_harmonic(replace(settings, grouping="auto"), n_channels, spatial=spatial) and \
-        settings.grouping == "register"
+    """True where ``grouping="register"`` asks for the register split alone (where "auto"
+    would try the harmonic/percussive model)."""
+    return settings.grouping == "register" and _groups_one_channel(settings, n_channels, spatial)
 
 
 def spatial_model(settings: SeparationSettings, magnitudes: np.ndarray):
@@ -1195,9 +1198,7 @@ def _load_mixture(mixture, sample_rate) -> "audio_io.Audio":
         if peak > 2 * LEVEL_RANGE[1]:
             raise AudioFileError(
                 f"{_label(mixture)} is too loud to separate: its samples peak at {peak:.3g}, "
-                f"its spectrogram beyond {LEVEL_RANGE[1]:.3g} where the fit stays within "
-                "floating point; scale the recording to a peak near 1 (normalise it) and "
-                "try again")
+                f"its spectrogram beyond {LEVEL_RANGE[1]:.3g} {_LEVEL_ADVICE}")
         return mixture
     raise ParameterError(
         f"mixture must be an Audio, a file path or a numpy array, got {type(mixture).__name__}")

@@ -155,6 +155,7 @@ def _model_settings(params: dict) -> ModelSettings:
     """Check the shared options and load the dictionaries (fail before any work)."""
     dict_paths = params["dict_paths"]
     n_fft, hop = params["n_fft"], params["hop"]
+    grouping = params["grouping"].lower()
     common = {"beta": params["beta"], "n_iter": params["iterations"], "l1": params["sparsity"],
               "mask_power": params["mask_power"], "seed": params["seed"],
               "on_rate_mismatch": params["on_rate_mismatch"].lower()}
@@ -165,7 +166,7 @@ def _model_settings(params: dict) -> ModelSettings:
         if params["components"] is not None:
             raise click.UsageError("--components is for unsupervised separation; with --dict "
                                    "use --free K for extra components learned from the mixture")
-        if params.get("grouping", GROUPINGS[0]).lower() != GROUPINGS[0]:
+        if grouping != GROUPINGS[0]:
             raise click.UsageError("--grouping is for unsupervised separation; with --dict the "
                                    "dictionaries say which source each component is")
         dictionaries = tuple(Dictionary.load(path) for path in dict_paths)
@@ -186,7 +187,6 @@ def _model_settings(params: dict) -> ModelSettings:
     if params["free"]:
         raise click.UsageError("--free adds components to dictionaries; give --dict too, or use "
                                "--sources/--components for unsupervised separation")
-    grouping = params.get("grouping", GROUPINGS[0]).lower()
     n_sources = params["sources"] if params["sources"] is not None else 2
     if params["components"] is not None and params["components"] < n_sources:
         raise click.UsageError(f"--components ({params['components']}) must be at least "
