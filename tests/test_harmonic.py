@@ -70,6 +70,10 @@ def test_statistics_add_over_blocks(K, cut, seed):
     # the components' parts of V add up to V; the percussive part is a fraction of it
     np.testing.assert_allclose(whole[0].sum(), V.sum(), rtol=1e-4)
     assert np.all(whole[1] <= whole[0] * (1 + 1e-5)) and np.all(whole[1] >= 0)
+    # no percussive class (the register split): the same parts, a zero second row
+    alone = share_statistics(W, H, V, None)
+    np.testing.assert_array_equal(alone[0], whole[0])
+    assert not alone[1].any()
 
 
 def _grouping(stats, S, K=4, F=33):
