@@ -141,8 +141,9 @@ def example_dicts(tmp_path_factory) -> dict:
         summary = ok_json("learn", name, EXAMPLE / "train" / f"{name}.wav", "-o", out,
                           "-k", 12, "-n", 30)
         assert summary["name"] == name and summary["n_components"] == 12
-        assert summary["sample_rate"] == 22050 and summary["n_fft"] == 2048
-        assert summary["hop"] == 512 and summary["path"] == str(out)
+        # the default STFT of a dictionary: about 200 ms at the clip's 22.05 kHz
+        assert summary["sample_rate"] == 22050 and summary["n_fft"] == 4096
+        assert summary["hop"] == 1024 and summary["path"] == str(out)
         paths[name] = out
     return paths
 

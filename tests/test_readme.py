@@ -20,7 +20,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the example writes keys.wav and drums.wav here
     exec(compile(blocks[0], "README.md", "exec"), {})
     assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["drums.wav", "keys.wav"]
-    assert "(1025, 32) (32, 259)" in capsys.readouterr().out
+    assert "(2049, 32) (32, 130)" in capsys.readouterr().out  # the keys dictionary's 200 ms STFT
 
 
 @pytest.mark.slow  # three separations and a decomposition of the 6 s example

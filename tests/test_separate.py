@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from nmfaudio import Audio, Dictionary, STFTConfig, learn_dictionary, load, separate
+from nmfaudio.dictionary import DICTIONARY_FRAME_SECONDS, dictionary_stft
 from nmfaudio.errors import AudioFileError, DictionaryMismatchError, NMFAudioError, ParameterError
 from nmfaudio.metrics import evaluate, match_sources
 from nmfaudio.grouping import cluster_components
@@ -327,8 +328,22 @@ def test_corrupt_dictionary_files_name_the_file(tmp_path):
 def test_learning_from_a_too_short_file_names_it(tmp_path):
     short = tmp_path / "short.wav"
     sf.write(short, np.full(1000, 0.1, dtype=np.float32), 8000)
-    with pytest.raises(AudioFileError, match="short.wav"):
+    with pytest.raises(AudioFileError, match=r"short.wav.*n_fft=2048"):
         learn_dictionary(short, 4, name="x")
+
+
+@pytest.mark.parametrize("rate, n_fft", [(8000, 2048), (16000, 4096), (22050, 4096),
+                                         (44100, 8192), (48000, 8192)])
+def test_dictionaries_default_to_frames_of_about_200_ms(rate, n_fft):
+    """Frames of the training rate's ~200 ms (not a fixed 2048 points, which is 46 ms at
+    44.1 kHz and lost 0.7 dB on held-out rendered songs), hop a quarter; a given STFT wins."""
+    noise = np.random.default_rng(0).random((1, rate // 2), dtype=np.float32) - 0.5
+    learned = learn_dictionary(Audio(noise, rate), 2, name="noise", n_iter=2)
+    assert learned.stft == STFTConfig(n_fft=n_fft, hop_length=n_fft // 4)
+    assert learned.stft == dictionary_stft(rate)
+    assert abs(np.log2(n_fft / (DICTIONARY_FRAME_SECONDS * rate))) <= 0.5
+    given = learn_dictionary(Audio(noise, rate), 2, name="noise", n_iter=2, stft_config=CONFIG)
+    assert given.stft == CONFIG
 
 
 def test_component_signals_memory_does_not_grow_with_k(dictionaries):

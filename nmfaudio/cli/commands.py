@@ -19,7 +19,6 @@ from ..errors import NMFAudioError, ParameterError
 from ..factorization import usable_cores
 from ..metrics import evaluate_files, match_sources
 from ..pipeline import separate
-from ..spectral import STFTConfig
 from ..cluster import NAMINGS, output_folders
 from .batch import _separate_dask, _separate_parallel
 from .core import (BETA, CONTEXT_SETTINGS, EXIT_FAILED, EXIT_OK, CLIError, _echo_error,
@@ -28,7 +27,7 @@ from .outputs import HINT_OUT, OutputSettings, _check_target, _make_dirs, _remov
 from . import signals
 from .progress import Progress
 from .separation import FileJob, separate_file
-from .settings import (DEFAULT_DICT_COMPONENTS, DEFAULT_N_FFT, DEFAULT_OUT, DEMO_SOURCES,
+from .settings import (DEFAULT_DICT_COMPONENTS, DEFAULT_OUT, DEMO_SOURCES, learning_stft,
                        _demo_model, _example_mixture, _model_options, _model_settings)
 
 #: Audio files ``evaluate`` looks for in its folders.
@@ -266,8 +265,10 @@ def _echo_demo_hint(result: dict) -> None:
 @click.option("-k", "--components", type=click.IntRange(min=1),
               default=DEFAULT_DICT_COMPONENTS, show_default=True,
               help="Number of templates.")
-@click.option("--n-fft", type=click.IntRange(min=16), default=DEFAULT_N_FFT, show_default=True,
-              help="STFT frame length (separation will use the same).")
+@click.option("--n-fft", type=click.IntRange(min=16), default=None,
+              help="STFT frame length; separation will use the same [default: about 200 ms "
+                   "at the training rate: 2048 at 8 kHz, 4096 at 16 to 22.05 kHz, 8192 at "
+                   "44.1 or 48 kHz].")
 @click.option("--hop", type=click.IntRange(min=1), default=None,
               help="STFT hop [default: n_fft / 4].")
 @click.option("--beta", type=BETA, default="kl", show_default=True,
@@ -301,12 +302,9 @@ def learn(name, training, out_path, components, n_fft, hop, beta, iterations, sp
     out_path = out_path if out_path is not None else f"{name}.npz"
     if not out_path.endswith(".npz"):
         raise click.UsageError(f"-o {out_path!r}: dictionary files end in .npz")
-    hop = max(n_fft // 4, 1) if hop is None else hop
-    try:
-        config = STFTConfig(n_fft=n_fft, hop_length=hop)
-    except NMFAudioError as error:
-        raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
-    _check_learning_memory(name, training, components, config, sample_rate)
+    config = learning_stft(training, n_fft, hop, sample_rate)
+    if config is not None:
+        _check_learning_memory(name, training, components, config, sample_rate)
     protected = tuple(p for p in training if os.path.exists(p))
     hint = "choose another file with -o"
     _check_target(Path(out_path), overwrite=overwrite, protected=protected, hint=hint)
@@ -347,7 +345,8 @@ def learn(name, training, out_path, components, n_fft, hop, beta, iterations, sp
     elif verbose:
         click.echo(f"learned '{name}': {dictionary.n_components} templates from "
                    f"{len(training)} file(s), {summary['training_seconds']:.1f} s at "
-                   f"{dictionary.sample_rate} Hz (n_fft {n_fft}, hop {hop}) -> {out_path} "
+                   f"{dictionary.sample_rate} Hz (n_fft {dictionary.stft.n_fft}, hop "
+                   f"{dictionary.stft.hop_length}) -> {out_path} "
                    f"({summary['iterations']} iterations, {summary['seconds']:.1f} s)")
         click.echo(f"use it: nmfaudio separate MIX.wav --dict {out_path} --dict OTHER.npz")
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Optional
 
 import click
+import soundfile as sf
 
-from ..dictionary import Dictionary, check_compatible, learn_dictionary
+from ..dictionary import Dictionary, check_compatible, dictionary_stft, learn_dictionary
 from ..errors import DictionaryMismatchError, NMFAudioError, ParameterError
 from ..pipeline import GROUPINGS, RATE_POLICIES, SeparationSettings, separation_settings
 from ..spectral import STFTConfig
@@ -214,6 +216,25 @@ def _checked(model: ModelSettings) -> ModelSettings:
     return model
 
 
+def learning_stft(training, n_fft, hop, sample_rate) -> Optional[STFTConfig]:
+    """The STFT of ``learn``: --n-fft/--hop, else the library's default for the training
+    rate (--sample-rate, or the first file's, read from its header). None when that rate
+    cannot be read: learn_dictionary then reads the file and says what is wrong with it."""
+    if n_fft is None:
+        rate = sample_rate
+        if rate is None:
+            try:
+                rate = sf.info(training[0]).samplerate
+            except Exception:  # noqa: BLE001  (audio.load will say what is wrong with it)
+                return None
+        n_fft = dictionary_stft(rate).n_fft
+    hop = max(n_fft // 4, 1) if hop is None else hop
+    try:
+        return STFTConfig(n_fft=n_fft, hop_length=hop)
+    except NMFAudioError as error:
+        raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
+
+
 def _example_mixture(stack: ExitStack) -> str:
     """Path of the example mixture inside the installed package."""
     return _packaged_file(stack, EXAMPLE_RESOURCE)
@@ -233,11 +254,10 @@ def _packaged_file(stack: ExitStack, parts: tuple) -> str:
 def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: bool) -> ModelSettings:
     """The demo learns a dictionary per instrument from the training clips shipped with
     nmfaudio (other notes and another groove than the mixture's), then separates with them."""
-    n_fft = params["n_fft"] or DEFAULT_N_FFT
-    config = STFTConfig(n_fft=n_fft, hop_length=params["hop"] or n_fft // 4)
     dictionaries = []
     for name in DEMO_SOURCES:
         path = _packaged_file(stack, ("data", f"train_{name}.wav"))
+        config = learning_stft([path], params["n_fft"], params["hop"], None)
         with Progress(model.n_iter, f"learning '{name}' from its training clip", enabled=verbose,
                       unit="iterations") as bar:
             dictionaries.append(learn_dictionary(
