@@ -29,7 +29,7 @@ from ._validation import nonnegative_finite_array, positive_number, real_float_a
 from ._validation import sample_rate as check_sample_rate
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .factorization import nmf, parse_beta
-from .spectral import STFTConfig, spectrogram, stft
+from .spectral import STFTConfig, check_level, check_sample_level, spectrogram, stft
 
 __all__ = ["Dictionary", "learn_dictionary", "check_compatible", "check_name", "FORMAT_VERSION",
            "DICTIONARY_FRAME_SECONDS", "dictionary_stft"]
@@ -457,7 +457,14 @@ def learn_dictionary(
     config = stft_config if stft_config is not None else dictionary_stft(sample_rate)
     _check_frames(recordings, config, name)
     _check_learning_memory(recordings, config, n_components, name)
-    spectra = [spectrogram(stft(r.samples, config), power=spectrogram_power) for r in recordings]
+    spectra = []
+    for r in recordings:
+        label = f"training audio '{r.path or name}'"
+        check_sample_level(float(np.abs(r.samples).max()), label=label, task="learn from")
+        V = spectrogram(stft(r.samples, config), power=spectrogram_power)
+        # the range a separation accepts: the fit on V leaves float32's range outside it
+        check_level(float(V.max()), label=label, task="learn from")
+        spectra.append(V)
     V = np.concatenate(spectra, axis=1)
     result = nmf(V, n_components, beta=beta, l1_activations=l1_activations, n_iter=n_iter,
                  tol=tol, init="random", seed=seed, dtype=dtype, callback=callback,

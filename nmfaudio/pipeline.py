@@ -59,6 +59,7 @@ from .factorization import NMFResult, nmf, parse_beta
 from ._validation import is_integer
 from ._validation import sample_rate as _check_rate
 from .spectral import STFTConfig, _check_stft_matrix, istft, spectrogram
+from .spectral import LEVEL_RANGE, check_level, check_sample_level
 from .spectral import stft as stft_transform
 
 __all__ = [
@@ -98,35 +99,6 @@ DEFAULT_MASK_POWER = 2.0
 DEFAULT_N_ITER = 300
 DEFAULT_TOL = 1e-5
 DEFAULT_TOL_UNSUPERVISED = 1e-3
-
-
-#: The spectrogram peaks (of V as factorized) that a separation accepts. On the shared
-#: tasks, with V scaled by powers of two, the fit left float32's range at a peak of
-#: 2**-100 with beta=0 and at 2**40 with beta=2 (beta=1 held from 2**-120 to 2**64),
-#: and the drum kit's NMFD with beta=2 drifted below 2**-64 (its squares of V leave
-#: float32's normal range at 2**-63). The bounds keep about 10 bits of margin on both
-#: sides: a float file is refused below about -290 to -345 dBFS or above +126 to +180
-#: dBFS (a click or a tone, through a window's gain of 1 to n_fft / 4); 16-bit audio
-#: cannot be outside, nor a float file in the integer scale of 16-bit audio (peaks near
-#: 32768). Measured for the default magnitude
-#: spectrogram and float32; with ``spectrogram_power=2`` or float64 the fits would
-#: reach further, but the same range is applied. A mistake, not a recording, refused in
-#: so many words rather than failing part-way with a message about V.
-LEVEL_RANGE = (2.0 ** -48, 2.0 ** 30)
-_LEVEL_ADVICE = ("where the fit stays within floating point; scale the recording to a peak "
-                 "near 1 (normalise it) and try again")
-
-
-def check_level(peak: float, *, label: str = "the mixture") -> None:
-    """Raise AudioFileError when a nonzero spectrogram peak is outside
-    :data:`LEVEL_RANGE` or not finite (a zero peak, silence, is refused elsewhere in its
-    own words)."""
-    low, high = LEVEL_RANGE
-    if 0 < peak < low or not peak <= high:
-        where = (f"peaks at {peak:.3g}" if np.isfinite(peak) else "overflows float32")
-        raise AudioFileError(
-            f"{label} is too {'quiet' if 0 < peak < low else 'loud'} to separate: its "
-            f"spectrogram {where}, outside {low:.3g} to {high:.3g} {_LEVEL_ADVICE}")
 
 
 def fit_within_level(V_block: np.ndarray, fit: Callable[[], "NMFResult"], *, label: str):
@@ -1192,13 +1164,7 @@ def _load_mixture(mixture, sample_rate) -> "audio_io.Audio":
     if isinstance(mixture, audio_io.Audio):
         if not np.any(mixture.samples):
             raise AudioFileError(f"{_label(mixture)} is silent (all samples are 0): nothing to separate")
-        # a frame centred on a sample holds it at a window weight near 1: beyond twice the
-        # range's top the spectrogram is too, refused before the STFT overflows float32
-        peak = float(np.abs(mixture.samples).max())
-        if peak > 2 * LEVEL_RANGE[1]:
-            raise AudioFileError(
-                f"{_label(mixture)} is too loud to separate: its samples peak at {peak:.3g}, "
-                f"its spectrogram beyond {LEVEL_RANGE[1]:.3g} {_LEVEL_ADVICE}")
+        check_sample_level(float(np.abs(mixture.samples).max()), label=_label(mixture))
         return mixture
     raise ParameterError(
         f"mixture must be an Audio, a file path or a numpy array, got {type(mixture).__name__}")

@@ -954,6 +954,31 @@ def test_float_files_beyond_the_fits_range_are_refused(tmp_path, scale, needle, 
     assert digest(mix) == before
 
 
+@pytest.mark.parametrize("scale, needle", [(1e-44, "too quiet to learn from"),
+                                           (1e-30, "too quiet to learn from"),
+                                           (1e36, "too loud to learn from"),
+                                           (1e38, "too loud to learn from")])
+def test_learning_from_float_files_beyond_the_fits_range_is_refused(tmp_path, scale, needle):
+    """Learning used to print a RuntimeWarning and "the fit left the range of float32
+    ... use dtype=np.float64" (API advice, no file named), or a non-finite STFT."""
+    clip = tmp_path / "level.wav"
+    sf.write(str(clip), (signal_mix()[0] * np.float32(scale)).astype(np.float32), RATE,
+             subtype="FLOAT")
+    before = digest(clip)
+    code, _, err = run("learn", "x", clip, "-o", tmp_path / "x.npz", "-k", 4, "-n", 5)
+    assert code == 1
+    one_line(err, "level.wav", needle, "normalise")
+    assert not (tmp_path / "x.npz").exists() and not leftovers(tmp_path)
+    assert digest(clip) == before
+
+
+def test_learning_is_gain_invariant_inside_the_range():
+    quiet, loud = (audio_io.Audio(signal_mix()[:1] * np.float32(g), RATE) for g in (2.0 ** -20, 2.0 ** 20))
+    a = learn_dictionary(quiet, 4, name="x", n_iter=20)
+    b = learn_dictionary(loud, 4, name="x", n_iter=20)
+    np.testing.assert_allclose(a.templates, b.templates, atol=1e-6)
+
+
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_a_float_file_under_half_a_16_bit_step_is_refused_for_16_bit_files(tmp_path, in_memory):
     mix = tmp_path / "faint.wav"
