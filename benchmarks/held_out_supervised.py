@@ -3,8 +3,8 @@ mixtures made of another, side by side with a scikit-learn + librosa pipeline.
 
 Usage::
 
-    python benchmarks/held_out_supervised.py [--rendered] [--rate 44100] [--cache DIR]
-                                             [--markdown]
+    python benchmarks/held_out_supervised.py [--rates HZ ...] [--rendered] [--rate 44100]
+                                             [--cache DIR] [--markdown]
 
 Why
 ---
@@ -15,7 +15,9 @@ test clips. The mixtures here are built only from the ``train/`` clips of
 half of every source and the mixture is the sum of the other halves (each at the same
 RMS), then the halves swap (two folds). The pairs: B's speech and music, C's speech and
 piano, the two cross pairs (C's speech over B's music, B's speech over C's piano), all
-8 kHz, and A's piano, bass and drums (22.05 kHz). With ``--rendered`` (needs ``apt-get
+8 kHz, and A's piano, bass and drums (22.05 kHz), or all of them resampled to each of
+``--rates`` (above 8 kHz the speech, music and C's piano are band-limited, as a phone
+recording in a 44.1 kHz file would be). With ``--rendered`` (needs ``apt-get
 install fluidsynth fluid-soundfont-gm``), the ten mixtures of
 ``rendered_mixtures.py`` too, at ``--rate``: the dictionaries learned from the stems of
 one seeded song, the mixture of another song with the same instruments.
@@ -72,12 +74,14 @@ def rms_scaled(x: np.ndarray) -> np.ndarray:
     return (x / np.sqrt(np.mean(x ** 2)) * 0.05).astype(np.float32)
 
 
-def train_cases(folder: Path):
-    """(name, training clips [(1, N) each], references (S, 1, N), rate) for both folds."""
+def train_cases(folder: Path, rate=None):
+    """(group, name, training clips [(1, N) each], references (S, 1, N), rate) for both
+    folds, at the clips' own rates or resampled to ``rate``."""
     from nmfaudio import audio as audio_io
 
     for name, clips in PAIRS.items():
-        recordings = [audio_io.load(folder / task / "train" / f"{source}.wav") for task, source in clips]
+        recordings = [audio_io.load(folder / task / "train" / f"{source}.wav", sample_rate=rate)
+                      for task, source in clips]
         rate = recordings[0].sample_rate
         n = min(r.n_samples for r in recordings)
         halves = [(0, n // 2), (n // 2, n)]
@@ -86,7 +90,8 @@ def train_cases(folder: Path):
             c, d = halves[test]
             training = [r.samples[:1, a:b] for r in recordings]
             references = np.stack([rms_scaled(r.samples[:1, c:d]) for r in recordings])
-            yield "train/ halves", f"{name}, fold {fold + 1}", training, references, rate
+            yield f"train/ halves{'' if rate is None else f', {rate} Hz'}", \
+                f"{name}, fold {fold + 1}", training, references, recordings[0].sample_rate
 
 
 def rendered_cases(cache: Path, rate: int):
@@ -160,6 +165,9 @@ def run_case(training, references, rate) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", nargs="+", type=int, default=None, metavar="HZ",
+                        help="resample the train/ clips to these rates [default: their own, "
+                             "8 and 22.05 kHz]")
     parser.add_argument("--rendered", action="store_true",
                         help="also the rendered songs of rendered_mixtures.py (needs fluidsynth)")
     parser.add_argument("--rate", type=int, default=44100, help="the rendered songs' rate")
@@ -186,7 +194,7 @@ def main(argv=None) -> int:
         print(f"held_out_supervised: {exc}; install the bench extra: pip install -e '.[bench]'",
               file=sys.stderr)
         return 2
-    cases = list(train_cases(folder))
+    cases = [case for rate in (args.rates or [None]) for case in train_cases(folder, rate)]
     if args.rendered:
         from drum_loops import has_fluidsynth
 
