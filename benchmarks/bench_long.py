@@ -145,7 +145,9 @@ def make_dictionaries(workdir: Path) -> list:
         if not out.exists():
             train = shared_audio() / "A_stereo_panned" / "train" / f"{name}.wav"
             run_measured([sys.executable, "-m", "nmfaudio", "learn", name, str(train), "-o", str(out),
-                 "-k", "32", "--sample-rate", str(RATE), "-q"])
+                 "-k", "32", "--sample-rate", str(RATE), "-q",
+                 # the peer's STFT (learn's own default is about 200 ms: 8192 / 2048 here)
+                 "--n-fft", "2048", "--hop", "512"])
         paths.append(str(out))
     return paths
 

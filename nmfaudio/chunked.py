@@ -5,7 +5,7 @@ any per-source array of it::
 
     pass 1  chunks of audio --stft--> V (F, T) float32          (|X| at a few frames, stereo)
     fit     unsupervised: the NMF of the whole V (column-blocked); the blind grouping
-            supervised, every template fixed: each FIT_FRAMES block's activations as its
+            supervised, every template fixed: each fit_frames(F) block's activations as its
             V block is complete, spilled to a temporary file; V is never whole
     pass 2  chunks of audio --stft--> masks of the block --inverse stft, overlap-add-->
             each source's writer, as it goes
@@ -45,7 +45,7 @@ from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mas
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
 from .spectral import STFTConfig, spectrogram
-from .streaming import DEFAULT_CHUNK_FRAMES, OverlapAdd, chunk_ranges, n_frames, stft_frames
+from .streaming import OverlapAdd, chunk_ranges, default_chunk_frames, n_frames, stft_frames
 
 __all__ = ["StreamedSeparation", "separate_stream", "ArraySink"]
 
@@ -72,7 +72,7 @@ class StreamedSeparation:
     fit : str
         ``"whole"`` (one NMF of all of V), ``"online"`` (templates learned online, then
         activations by blocks) or ``"blocks"`` (fixed templates, activations
-        per :data:`nmfaudio.pipeline.FIT_FRAMES` frames).
+        per :func:`nmfaudio.pipeline.fit_frames` frames).
     grouping : str
         How components became sources: ``"dictionaries"``, ``"spatial"``,
         ``"drum-kit"``, ``"harmonic-percussive"``, ``"register"`` or ``"timbre"`` (see
@@ -175,7 +175,7 @@ class _Pass1:
         C, F = source.n_channels, settings.stft.n_bins
         self.settings, self.T, self.fit_args = settings, T, fit_args
         self.label = _label(source)
-        self.frames = stat_frames(T)
+        self.frames = stat_frames(T, F)
         self.magnitudes = np.zeros((C, F, self.frames.size if C > 1 else 0), dtype=np.float32)
         # templates: learned online (fit="online"); then fitted by blocks as if supervised
         self.W_fixed = fixed_templates(settings) if templates is None else templates
@@ -184,7 +184,7 @@ class _Pass1:
             self.V = np.empty((F, T), dtype=np.float32, order="F")  # as spectrogram() returns
         else:
             self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-            self.blocks = _FrameBlocks(F, T, _pipeline.FIT_FRAMES, self._fit_block)
+            self.blocks = _FrameBlocks(F, T, _pipeline.fit_frames(F), self._fit_block)
             self.H = _SpilledActivations(self.W_fixed.shape[1], dtype)
             self.H_stat = np.empty((self.W_fixed.shape[1], self.frames.size), dtype=dtype)
             self.fits = []
@@ -254,7 +254,7 @@ def fit_mode(settings: SeparationSettings, n_frames: int, fit: str = "auto") -> 
 def _learn_online(source, settings: SeparationSettings, ranges, seed, nmf_args: dict,
                   report) -> np.ndarray:
     """A pass over the recording that learns the templates from batches of
-    :data:`~nmfaudio.pipeline.FIT_FRAMES` frames (nmfaudio.online)."""
+    :func:`~nmfaudio.pipeline.fit_frames` frames (nmfaudio.online)."""
     from .online import OnlineNMF
 
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -263,7 +263,8 @@ def _learn_online(source, settings: SeparationSettings, ranges, seed, nmf_args: 
                       dtype=nmf_args.get("dtype", np.float32))
     # too quiet is known only once the whole is read (a quiet passage of a recording is
     # not a quiet recording): each batch is fitted within the level's checks
-    batches = _FrameBlocks(settings.stft.n_bins, ranges[-1][1], _pipeline.FIT_FRAMES,
+    batches = _FrameBlocks(settings.stft.n_bins, ranges[-1][1],
+                           _pipeline.fit_frames(settings.stft.n_bins),
                            lambda start, V_batch: _pipeline.fit_within_level(
                                V_batch, lambda: model.partial_fit(V_batch), label=_label(source)))
     loudest = 0.0
@@ -370,7 +371,7 @@ def separate_stream(
     sinks: Sequence,
     *,
     sample_rate: int,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    chunk_frames: Optional[int] = None,
     progress: Optional[Callable[[int, int, str], None]] = None,
     seed=0,
     fit: str = "auto",
@@ -393,8 +394,10 @@ def separate_stream(
         "PCM_24": :func:`nmfaudio.audio.round_together`), so that the files add up too.
     sample_rate : int
         The rate of ``source`` (for the grouping's frequencies).
-    chunk_frames : int > 0
+    chunk_frames : int > 0, optional
         STFT frames per chunk; only memory and speed depend on it, not the result.
+        Default: :func:`nmfaudio.streaming.default_chunk_frames` of the STFT (512 frames
+        of up to 1025 bins, fewer of longer frames).
     progress : callable(done, total, stage), optional
         Called after every chunk of each pass (stage "learning" when the templates are
         learned online, "analysis", then "synthesis") and at the fit (stage "fit"; then
@@ -425,7 +428,7 @@ def separate_stream(
             f"frame (n_fft={config.n_fft}); use a longer recording or a smaller n_fft")
     T = n_frames(source.n_samples, config)
     mode = fit_mode(settings, T, fit)
-    ranges = chunk_ranges(T, chunk_frames)
+    ranges = chunk_ranges(T, default_chunk_frames(config.n_bins) if chunk_frames is None else chunk_frames)
     done_before = len(ranges) if mode == "online" else 0  # the learning pass
     total = done_before + 2 * len(ranges)
     say = progress or (lambda done, total, stage: None)
@@ -673,7 +676,7 @@ def separate_to_files(
     residual_path=None,
     subtype: str = "FLOAT",
     overwrite: bool = False,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    chunk_frames: Optional[int] = None,
     progress: Optional[Callable[[int, int, str], None]] = None,
     guard: Optional[Callable] = None,
     seed=0,
@@ -707,8 +710,9 @@ def separate_to_files(
         ``reports``).
     overwrite : bool
         Replace existing files.
-    chunk_frames : int
-        STFT frames per chunk: memory and speed, not the result.
+    chunk_frames : int, optional
+        STFT frames per chunk: memory and speed, not the result (default: see
+        :func:`separate_stream`).
     progress : callable(done, total, stage), optional
         See :func:`separate_stream`.
     guard : callable() -> context manager, optional

@@ -146,6 +146,19 @@ CHANNEL_MASKS = ("gains", "shared", "spatial")
 #: with the recording, and gives the same result whole or chunk by chunk. About 24 s
 #: at 44.1 kHz with a 512 hop; recordings shorter than that are one block.
 FIT_FRAMES = 2048
+#: ... and at most this many values of V per block (2048 frames of a 2048-point STFT's
+#: 1025 bins), so that a block's memory does not grow with the frame length: a
+#: dictionary's 8192-point frames at 44.1 kHz (4097 bins, hop 2048) give blocks of 512
+#: frames, 24 s as before (2048 frames would have been 95 s, and 2.5 times the memory).
+FIT_VALUES = FIT_FRAMES * 1025
+
+
+def fit_frames(n_bins: int) -> int:
+    """Frames per block of the fixed-template fits and of the online passes at an STFT
+    of ``n_bins`` frequencies: :data:`FIT_FRAMES`, or fewer where :data:`FIT_VALUES`
+    says so."""
+    return max(1, min(FIT_FRAMES, FIT_VALUES // int(n_bins)))
+
 
 #: Channel balances (grouping) and channel gains are fitted on at most this many frames,
 #: evenly spaced: they are a few numbers per source, and this keeps their memory bounded
@@ -788,12 +801,15 @@ def fallback_groups(result: NMFResult, settings: SeparationSettings,
     return groups, gains, "dictionaries" if settings.supervised else "timbre"
 
 
-def stat_frames(n_frames: int) -> np.ndarray:
+def stat_frames(n_frames: int, n_bins: int) -> np.ndarray:
     """The frames channel balances and gains are fitted on: all of them, or
-    :data:`STAT_FRAMES` evenly spaced ones for longer recordings, shape=(T',), int."""
-    if n_frames <= STAT_FRAMES:
+    :data:`STAT_FRAMES` evenly spaced ones for longer recordings (fewer for frames of
+    over 1025 bins, so that they hold no more values: 1024 of a dictionary's 4097),
+    shape=(T',), int."""
+    most = max(1, min(STAT_FRAMES, STAT_FRAMES * 1025 // int(n_bins)))
+    if n_frames <= most:
         return np.arange(n_frames)
-    return (np.arange(STAT_FRAMES, dtype=np.int64) * n_frames) // STAT_FRAMES
+    return (np.arange(most, dtype=np.int64) * n_frames) // most
 
 
 def fixed_templates(settings: SeparationSettings) -> Optional[np.ndarray]:
@@ -806,7 +822,7 @@ def fixed_templates(settings: SeparationSettings) -> Optional[np.ndarray]:
 
 def fit_activations(V: np.ndarray, W: np.ndarray, settings: SeparationSettings, *,
                     rng: np.random.Generator, **nmf_args) -> NMFResult:
-    """Activations of one block of frames (at most :data:`FIT_FRAMES`) over fixed W.
+    """Activations of one block of frames (at most :func:`fit_frames`) over fixed W.
 
     ``rng`` is shared by the blocks of a recording in order, so the random starts do
     not depend on how the blocks are read. A silent block has zero activations.
@@ -834,13 +850,14 @@ def _merge_block_fits(W: np.ndarray, fits: Sequence[NMFResult]) -> NMFResult:
 def _factorize(V: np.ndarray, settings: SeparationSettings, *, seed=None,
                **nmf_args) -> NMFResult:
     """The NMF of the mixture's spectrogram, with fixed templates when supervised
-    (activations fitted per :data:`FIT_FRAMES` block when all templates are fixed)."""
+    (activations fitted per :func:`fit_frames` block when all templates are fixed)."""
     common = dict(beta=settings.beta, l1_activations=settings.l1_activations, **nmf_args)
     W_fixed = fixed_templates(settings)
     if W_fixed is not None:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        fits = [fit_activations(V[:, a:a + FIT_FRAMES], W_fixed, settings, rng=rng, **nmf_args)
-                for a in range(0, V.shape[1], FIT_FRAMES)]
+        block = fit_frames(V.shape[0])
+        fits = [fit_activations(V[:, a:a + block], W_fixed, settings, rng=rng, **nmf_args)
+                for a in range(0, V.shape[1], block)]
         return fits[0] if len(fits) == 1 else _merge_block_fits(W_fixed, fits)
     if settings.supervised:
         W0 = np.concatenate([d.templates for d in settings.dictionaries], axis=1)
@@ -963,7 +980,7 @@ def _separate_checked(X: np.ndarray, settings: SeparationSettings, *, sample_rat
     """:func:`separate_stft` once X and the settings are checked."""
     V = spectrogram(X, power=settings.spectrogram_power)
     check_level(float(V.max(initial=0.0)), label=label)
-    frames = stat_frames(X.shape[-1])
+    frames = stat_frames(X.shape[-1], X.shape[-2])
     magnitudes = np.abs(X[..., frames]) if X.shape[0] > 1 else X[:, :, :0]
     gains = None
     hp = None

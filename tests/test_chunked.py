@@ -58,6 +58,30 @@ def test_chunked_equals_in_memory(tmp_path, dictionaries, mixture, mode):
         assert result.separation.n_chunks == (1 if chunk > 1000 else -(-result.separation.n_frames // 7))
 
 
+@pytest.mark.parametrize("n_bins, frames", [(257, 2048), (1025, 2048), (2049, 1024),
+                                            (4097, 512), (8193, 256)])
+def test_fit_blocks_hold_at_most_2048_frames_of_1025_bins(n_bins, frames):
+    """Dictionaries of 8192-point frames (about 200 ms at 44.1 kHz) fit blocks of 512
+    frames, 24 s as 2048 frames at a 512 hop: a block's memory does not grow with the
+    frame length (2048 frames of 4097 bins took 2.5 times the memory of a separation)."""
+    assert pipeline.fit_frames(n_bins) == frames
+    assert pipeline.fit_frames(n_bins) * n_bins <= pipeline.FIT_FRAMES * 1025
+
+
+@pytest.mark.parametrize("n_bins", [257, 1025, 2049, 4097])
+def test_stat_frames_and_chunks_hold_no_more_values_for_longer_frames(n_bins):
+    from nmfaudio.streaming import DEFAULT_CHUNK_FRAMES, default_chunk_frames
+
+    frames = pipeline.stat_frames(10 ** 6, n_bins)
+    assert frames.size * n_bins <= pipeline.STAT_FRAMES * 1025
+    assert frames.size == min(pipeline.STAT_FRAMES, pipeline.STAT_FRAMES * 1025 // n_bins)
+    assert np.all(np.diff(frames) > 0) and frames[0] == 0 and frames[-1] < 10 ** 6
+    assert np.array_equal(pipeline.stat_frames(100, n_bins), np.arange(100))
+    chunk = default_chunk_frames(n_bins)
+    assert chunk * n_bins <= DEFAULT_CHUNK_FRAMES * 1025 and chunk == min(
+        DEFAULT_CHUNK_FRAMES, DEFAULT_CHUNK_FRAMES * 1025 // n_bins)
+
+
 def test_supervised_blocks_and_stat_frames_do_not_depend_on_the_chunks(tmp_path, dictionaries,
                                                                        monkeypatch):
     """Activations fitted per block of a fixed grid, gains on a subset of frames: the same

@@ -280,14 +280,14 @@ def _check_streamed_memory(job, settings, n_samples, seconds, model, out, availa
     from .._budget import nmf_estimate
     from ..chunked import fit_mode
     from ..factorization import parse_beta, usable_cores
-    from ..pipeline import FIT_FRAMES
+    from ..pipeline import fit_frames
 
     F, K = settings.stft.n_bins, settings.n_components
     frames = 1 + n_samples // settings.stft.hop_length
-    # online: templates from batches of FIT_FRAMES frames, then fitted by blocks
+    # online: templates from batches of fit_frames(F) frames, then fitted by blocks
     learned = fit_mode(settings, frames) == "whole"
     v_bytes = 4 * F * frames if learned else 0
-    model_bytes = nmf_estimate(F, frames if learned else min(frames, FIT_FRAMES), K,
+    model_bytes = nmf_estimate(F, frames if learned else min(frames, fit_frames(F)), K,
                                n_free=settings.n_free if settings.supervised else None,
                                beta=parse_beta(settings.beta),
                                n_threads=model.n_threads or usable_cores())
