@@ -33,8 +33,8 @@ Methods, each on the same training and the same mixture:
 - ``librosa + sklearn NMF``: the glue a researcher writes: scikit-learn's KL NMF (``mu``
   solver, 300 iterations, the same number of templates) of each source's magnitude
   spectrogram (``librosa.stft``, the defaults' STFT), the mixture's activations by
-  ``non_negative_factorization`` with the templates fixed, ``librosa.util.softmask``
-  masks (power 2) and ``librosa.istft``.
+  ``non_negative_factorization`` with the templates fixed, Wiener-like masks of power 2
+  (``librosa.util.softmask`` for two sources) and ``librosa.istft``.
 
 Scoring: BSS Eval v3 (``nmfaudio.evaluate``, mir_eval), each estimate against its own
 source (supervised outputs are named); median over sources and the worst source, SDR in
@@ -82,7 +82,6 @@ def train_cases(folder: Path, rate=None):
     for name, clips in PAIRS.items():
         recordings = [audio_io.load(folder / task / "train" / f"{source}.wav", sample_rate=rate)
                       for task, source in clips]
-        rate = recordings[0].sample_rate
         n = min(r.n_samples for r in recordings)
         halves = [(0, n // 2), (n // 2, n)]
         for fold, (learn, test) in enumerate([(0, 1), (1, 0)]):
@@ -134,18 +133,18 @@ def sklearn_glue(training, mixture, rate) -> np.ndarray:
     components = np.concatenate(templates).astype(np.float64)
     activations, _, _ = non_negative_factorization(
         np.abs(X).T.astype(np.float64), H=components, n_components=components.shape[0],
-        update_H=False, beta_loss="kullback-leibler", solver="mu", max_iter=300, init="custom",
-        W=np.full((X.shape[1], components.shape[0]), 1e-2))
+        update_H=False, beta_loss="kullback-leibler", solver="mu", max_iter=300)
     models, k = [], 0
     for t in templates:
-        models.append(activations[:, k:k + len(t)] @ t)
+        models.append((activations[:, k:k + len(t)] @ t).T)  # (F, T)
         k += len(t)
-    out = []
-    for s, model in enumerate(models):
-        others = sum(m for j, m in enumerate(models) if j != s)
-        mask = librosa.util.softmask(model.T, others.T, power=2)
-        out.append(librosa.istft(mask * X, hop_length=config.hop_length, length=mixture.shape[-1]))
-    return np.stack(out)[:, None]
+    # Wiener-like masks of power 2 that sum to one over the sources, as ours (for two
+    # sources this is librosa.util.softmask(model, other, power=2))
+    powered = np.stack(models) ** 2
+    total = powered.sum(axis=0)
+    masks = np.where(total > 0, powered / np.where(total > 0, total, 1.0), 1.0 / len(models))
+    return np.stack([librosa.istft(m * X, hop_length=config.hop_length, length=mixture.shape[-1])
+                     for m in masks])[:, None]
 
 
 def run_case(training, references, rate) -> dict:
@@ -164,14 +163,14 @@ def run_case(training, references, rate) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--rates", nargs="+", type=int, default=None, metavar="HZ",
                         help="resample the train/ clips to these rates [default: their own, "
                              "8 and 22.05 kHz]")
     parser.add_argument("--rendered", action="store_true",
                         help="also the rendered songs of rendered_mixtures.py (needs fluidsynth)")
     parser.add_argument("--rate", type=int, default=44100, help="the rendered songs' rate")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "nmfaudio-rendered",
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "nmfaudio-rendered-parts",
                         help="where the rendered parts are kept between runs")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     return parser.parse_args(argv)

@@ -395,9 +395,7 @@ def separate_stream(
     sample_rate : int
         The rate of ``source`` (for the grouping's frequencies).
     chunk_frames : int > 0, optional
-        STFT frames per chunk; only memory and speed depend on it, not the result.
-        Default: :func:`nmfaudio.streaming.default_chunk_frames` of the STFT (512 frames
-        of up to 1025 bins, fewer of longer frames).
+        STFT frames per chunk (memory, speed; not the result): :func:`default_chunk_frames`.
     progress : callable(done, total, stage), optional
         Called after every chunk of each pass (stage "learning" when the templates are
         learned online, "analysis", then "synthesis") and at the fit (stage "fit"; then
@@ -711,8 +709,7 @@ def separate_to_files(
     overwrite : bool
         Replace existing files.
     chunk_frames : int, optional
-        STFT frames per chunk: memory and speed, not the result (default: see
-        :func:`separate_stream`).
+        STFT frames per chunk (:func:`separate_stream`).
     progress : callable(done, total, stage), optional
         See :func:`separate_stream`.
     guard : callable() -> context manager, optional

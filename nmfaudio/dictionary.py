@@ -29,7 +29,8 @@ from ._validation import nonnegative_finite_array, positive_number, real_float_a
 from ._validation import sample_rate as check_sample_rate
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .factorization import nmf, parse_beta
-from .spectral import STFTConfig, check_level, check_sample_level, spectrogram, stft
+from ._levels import check_level, check_sample_level
+from .spectral import STFTConfig, spectrogram, stft
 
 __all__ = ["Dictionary", "learn_dictionary", "check_compatible", "check_name", "FORMAT_VERSION",
            "DICTIONARY_FRAME_SECONDS", "dictionary_stft"]
@@ -314,7 +315,10 @@ def check_compatible(dictionaries: Sequence[Dictionary]) -> None:
         if other.stft != first.stft:
             raise DictionaryMismatchError(
                 f"dictionary {other.name!r} uses {_describe(other.stft)} but {first.name!r} "
-                f"uses {_describe(first.stft)}; learn them with the same STFT"
+                f"uses {_describe(first.stft)}; learn them with the same STFT, e.g. "
+                f"{other.name!r} again with n_fft={first.stft.n_fft}, hop_length="
+                f"{first.stft.hop_length} (learning's default was a fixed 2048 / 512 before "
+                f"it became frames of about 200 ms)"
             )
         if other.spectrogram_power != first.spectrogram_power:
             raise DictionaryMismatchError(
@@ -376,14 +380,32 @@ def _training_recordings(training, sample_rate: Optional[int], name: str) -> lis
     return recordings
 
 
-def _check_frames(recordings, config: STFTConfig, name: str) -> None:
-    """Refuse a training recording shorter than one STFT frame."""
+def _training_spectra(recordings, config: STFTConfig, power: float, name: str) -> list:
+    """Each recording's spectrogram, its level checked: the range a separation accepts
+    (the fit leaves float32's range outside it)."""
+    spectra = []
+    for i, r in enumerate(recordings):
+        label = f"training audio '{r.path or f'{name} #{i + 1}'}'"
+        check_sample_level(float(np.abs(r.samples).max()), label=label, task="learn from")
+        V = spectrogram(stft(r.samples, config), power=power)
+        check_level(float(V.max()), label=label, task="learn from")
+        spectra.append(V)
+    return spectra
+
+
+def _check_frames(recordings, config: STFTConfig, name: str, *, default: bool) -> None:
+    """Refuse a training recording shorter than one STFT frame; when the frame is the
+    default's, say so and which n_fft would fit (a drum hit of 150 ms at 44.1 kHz is
+    shorter than the 8192 points of 200 ms)."""
     for recording in recordings:
         if recording.n_samples < config.n_fft:
+            fits = 2 ** int(np.log2(max(recording.n_samples, 16)))
+            why = (f", the default: frames of about {DICTIONARY_FRAME_SECONDS * 1000:.0f} ms at "
+                   f"{recording.sample_rate} Hz" if default else "")
             raise AudioFileError(
                 f"'{recording.path or name}' is {recording.n_samples} samples long at "
-                f"{recording.sample_rate} Hz, shorter than one STFT frame (n_fft={config.n_fft}); "
-                "use a longer recording or a smaller n_fft"
+                f"{recording.sample_rate} Hz, shorter than one STFT frame (n_fft={config.n_fft}"
+                f"{why}); use a longer recording or a smaller n_fft (at most {fits} fits it)"
             )
 
 
@@ -455,17 +477,9 @@ def learn_dictionary(
     recordings = _training_recordings(training, sample_rate, name)
     sample_rate = recordings[0].sample_rate
     config = stft_config if stft_config is not None else dictionary_stft(sample_rate)
-    _check_frames(recordings, config, name)
+    _check_frames(recordings, config, name, default=stft_config is None)
     _check_learning_memory(recordings, config, n_components, name)
-    spectra = []
-    for r in recordings:
-        label = f"training audio '{r.path or name}'"
-        check_sample_level(float(np.abs(r.samples).max()), label=label, task="learn from")
-        V = spectrogram(stft(r.samples, config), power=spectrogram_power)
-        # the range a separation accepts: the fit on V leaves float32's range outside it
-        check_level(float(V.max()), label=label, task="learn from")
-        spectra.append(V)
-    V = np.concatenate(spectra, axis=1)
+    V = np.concatenate(_training_spectra(recordings, config, spectrogram_power, name), axis=1)
     result = nmf(V, n_components, beta=beta, l1_activations=l1_activations, n_iter=n_iter,
                  tol=tol, init="random", seed=seed, dtype=dtype, callback=callback,
                  n_threads=n_threads)

@@ -59,7 +59,7 @@ from .factorization import NMFResult, nmf, parse_beta
 from ._validation import is_integer
 from ._validation import sample_rate as _check_rate
 from .spectral import STFTConfig, _check_stft_matrix, istft, spectrogram
-from .spectral import LEVEL_RANGE, check_level, check_sample_level
+from ._levels import LEVEL_RANGE, check_level, check_sample_level
 from .spectral import stft as stft_transform
 
 __all__ = [

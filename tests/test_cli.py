@@ -656,6 +656,26 @@ def test_learn_errors(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_learn_default_stft_follows_the_training_rate(tmp_path):
+    """About 200 ms at the rate learned at: --sample-rate decides it, --hop alone keeps
+    the default n_fft, and a clip shorter than the default frame is told which fits."""
+    clip = EXAMPLE / "train" / "keys.wav"  # 22.05 kHz
+    out = tmp_path / "k.npz"
+    summary = ok_json("learn", "keys", clip, "-o", out, "-k", 2, "-n", 2, "--sample-rate", 8000)
+    assert (summary["sample_rate"], summary["n_fft"], summary["hop"]) == (8000, 2048, 512)
+    summary = ok_json("learn", "keys", clip, "-o", out, "-k", 2, "-n", 2, "--hop", 512,
+                      "--overwrite")
+    assert (summary["n_fft"], summary["hop"]) == (4096, 512)
+    result = run("learn", "keys", clip, "-o", out, "--hop", 3000, "--overwrite")
+    assert_one_line_error(result, "--hop 3000 with the default n_fft 4096", exit_code=2)
+    hit = tmp_path / "hit.wav"
+    sf.write(hit, (0.1 * np.random.default_rng(0).standard_normal(6615)).astype(np.float32), 44100)
+    result = run("learn", "hihat", hit, "-o", tmp_path / "h.npz")
+    assert_one_line_error(result, "hit.wav", "n_fft=8192, the default", "at most 4096",
+                          exit_code=1)
+    ok("learn", "hihat", hit, "-o", tmp_path / "h.npz", "--n-fft", 4096, "-k", 2, "-n", 2, "-q")
+
+
 def test_evaluate_errors(tmp_path):
     ok("separate", EXAMPLE_MIX, "-o", tmp_path, "-q", *FAST)
     result = run("evaluate", tmp_path / "mixture", EXAMPLE / "sources")  # source1 vs keys

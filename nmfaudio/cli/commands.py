@@ -311,11 +311,13 @@ def learn(name, training, out_path, components, n_fft, hop, beta, iterations, sp
     folder = Path(os.path.dirname(os.path.abspath(out_path)))
     created = _make_dirs(folder, hint)
     kwargs = {} if sparsity is None else {"l1_activations": sparsity}
+    default_stft = n_fft is None and hop is None  # the library's, which says so if too long
     verbose = not (as_json or quiet)
     try:
         with Progress(iterations, f"learning {name}", enabled=verbose) as bar:
             dictionary = learn_dictionary(list(training), components, name=name, beta=beta,
-                                          stft_config=config, sample_rate=sample_rate,
+                                          stft_config=None if default_stft else config,
+                                          sample_rate=sample_rate,
                                           n_iter=iterations, seed=seed, callback=bar.callback,
                                           **kwargs)
         dictionary.save(out_path, overwrite=overwrite)

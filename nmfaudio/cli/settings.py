@@ -11,6 +11,7 @@ from typing import Optional
 import click
 import soundfile as sf
 
+from .. import audio as audio_io
 from ..dictionary import Dictionary, check_compatible, dictionary_stft, learn_dictionary
 from ..errors import DictionaryMismatchError, NMFAudioError, ParameterError
 from ..pipeline import GROUPINGS, RATE_POLICIES, SeparationSettings, separation_settings
@@ -136,9 +137,9 @@ def _model_options(function):
         click.option("--mask-power", type=click.FloatRange(min=0, min_open=True), default=2.0,
                      show_default=True, help="Exponent of the soft masks (2 = Wiener-like)."),
         click.option("--n-fft", type=click.IntRange(min=16), default=None,
-                     help="STFT frame length [default: the dictionaries', else about 64 ms "
-                          "at the mixture's rate (2048 at 44.1 kHz, 512 at 8 kHz); 2048 if "
-                          "only --hop is given]."),
+                     help="STFT frame length [default: the dictionaries' (demo: about 200 "
+                          "ms, as learn), else about 64 ms at the mixture's rate (2048 at "
+                          "44.1 kHz, 512 at 8 kHz); blind, 2048 if only --hop is given]."),
         click.option("--hop", type=click.IntRange(min=1), default=None,
                      help="STFT hop [default: n_fft / 4, or the dictionaries']."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -220,19 +221,24 @@ def learning_stft(training, n_fft, hop, sample_rate) -> Optional[STFTConfig]:
     """The STFT of ``learn``: --n-fft/--hop, else the library's default for the training
     rate (--sample-rate, or the first file's, read from its header). None when that rate
     cannot be read: learn_dictionary then reads the file and says what is wrong with it."""
+    given = "--n-fft {n_fft} --hop {hop}"
     if n_fft is None:
         rate = sample_rate
         if rate is None:
             try:
                 rate = sf.info(training[0]).samplerate
-            except Exception:  # noqa: BLE001  (audio.load will say what is wrong with it)
-                return None
+            except Exception:  # noqa: BLE001  (not a soundfile format: read it as learn will)
+                try:
+                    rate = audio_io.load(training[0]).sample_rate
+                except NMFAudioError:
+                    return None  # learn_dictionary reads it again and says what is wrong
         n_fft = dictionary_stft(rate).n_fft
+        given = f"--hop {{hop}} with the default n_fft {{n_fft}} (about 200 ms at {rate} Hz)"
     hop = max(n_fft // 4, 1) if hop is None else hop
     try:
         return STFTConfig(n_fft=n_fft, hop_length=hop)
     except NMFAudioError as error:
-        raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
+        raise click.UsageError(f"{given.format(n_fft=n_fft, hop=hop)}: {error}") from None
 
 
 def _example_mixture(stack: ExitStack) -> str:
