@@ -58,7 +58,7 @@ from .masks import (_check_power, component_models, groups_from_labels, masks_fr
 from .factorization import NMFResult, nmf, parse_beta
 from ._validation import is_integer
 from ._validation import sample_rate as _check_rate
-from .spectral import STFTConfig, _check_stft_matrix, istft, spectrogram
+from .spectral import STFTConfig, _check_stft_matrix, frames_within, istft, spectrogram
 from ._levels import LEVEL_RANGE, check_level, check_sample_level
 from .spectral import stft as stft_transform
 
@@ -146,18 +146,16 @@ CHANNEL_MASKS = ("gains", "shared", "spatial")
 #: with the recording, and gives the same result whole or chunk by chunk. About 24 s
 #: at 44.1 kHz with a 512 hop; recordings shorter than that are one block.
 FIT_FRAMES = 2048
-#: ... and at most this many values of V per block (2048 frames of a 2048-point STFT's
-#: 1025 bins), so that a block's memory does not grow with the frame length: a
-#: dictionary's 8192-point frames at 44.1 kHz (4097 bins, hop 2048) give blocks of 512
-#: frames, 24 s as before (2048 frames would have been 95 s, and 2.5 times the memory).
-FIT_VALUES = FIT_FRAMES * 1025
 
 
 def fit_frames(n_bins: int) -> int:
     """Frames per block of the fixed-template fits and of the online passes at an STFT
-    of ``n_bins`` frequencies: :data:`FIT_FRAMES`, or fewer where :data:`FIT_VALUES`
-    says so."""
-    return max(1, min(FIT_FRAMES, FIT_VALUES // int(n_bins)))
+    of ``n_bins`` frequencies: :data:`FIT_FRAMES`, or as many values of V
+    (:func:`nmfaudio.spectral.frames_within`), so that a block's memory does not grow
+    with the frame length: a dictionary's 8192-point frames at 44.1 kHz (4097 bins, hop
+    2048) give blocks of 512 frames, 24 s as before (2048 frames would have been 95 s,
+    and 2.5 times the memory)."""
+    return frames_within(FIT_FRAMES, n_bins)
 
 
 #: Channel balances (grouping) and channel gains are fitted on at most this many frames,
@@ -806,7 +804,7 @@ def stat_frames(n_frames: int, n_bins: int) -> np.ndarray:
     :data:`STAT_FRAMES` evenly spaced ones for longer recordings (fewer for frames of
     over 1025 bins, so that they hold no more values: 1024 of a dictionary's 4097),
     shape=(T',), int."""
-    most = max(1, min(STAT_FRAMES, STAT_FRAMES * 1025 // int(n_bins)))
+    most = frames_within(STAT_FRAMES, n_bins)
     if n_frames <= most:
         return np.arange(n_frames)
     return (np.arange(most, dtype=np.int64) * n_frames) // most

@@ -25,7 +25,7 @@ from ._validation import positive_number
 from ._validation import sample_rate as _check_rate
 from .errors import ParameterError
 
-__all__ = ["STFTConfig", "stft", "istft", "spectrogram", "frequencies", "times"]
+__all__ = ["STFTConfig", "stft", "istft", "spectrogram", "frequencies", "times", "frames_within"]
 
 
 def window_values(window, n_fft: int) -> np.ndarray:
@@ -549,3 +549,15 @@ def times(n_frames: int, sample_rate: int, config: STFTConfig) -> np.ndarray:
         hop_length=config.hop_length,
         n_fft=None if config.center else config.n_fft,
     )
+
+
+#: Bins of the 2048-point STFT that frame counts elsewhere (fit blocks, stat frames,
+#: stream chunks) were chosen for.
+REFERENCE_BINS = 1025
+
+
+def frames_within(frames: int, n_bins: int) -> int:
+    """At most ``frames`` frames, and no more values than ``frames`` frames of
+    :data:`REFERENCE_BINS` hold: a buffer sized in frames for a 2048-point STFT keeps
+    its memory at longer frames (``frames_within(2048, 4097)`` is 512); at least 1."""
+    return max(1, min(int(frames), int(frames) * REFERENCE_BINS // int(n_bins)))

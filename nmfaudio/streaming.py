@@ -30,7 +30,7 @@ from typing import Iterator, Protocol, Tuple
 import numpy as np
 
 from .errors import ParameterError
-from .spectral import STFTConfig, _check_config, window_values
+from .spectral import STFTConfig, _check_config, frames_within, window_values
 
 __all__ = [
     "SampleSource",
@@ -54,7 +54,7 @@ def default_chunk_frames(n_bins: int) -> int:
     up to 1025 bins (n_fft 2048), fewer beyond, so that a chunk holds no more values: a
     dictionary's 8192-point frames (4097 bins) read 128 frames at a time, the same 6 s
     of 44.1 kHz audio (512 of them held 2.3 times the memory of the whole separation)."""
-    return max(1, min(DEFAULT_CHUNK_FRAMES, DEFAULT_CHUNK_FRAMES * 1025 // int(n_bins)))
+    return frames_within(DEFAULT_CHUNK_FRAMES, n_bins)
 
 
 class SampleSource(Protocol):

@@ -196,12 +196,7 @@ def _model_settings(params: dict) -> ModelSettings:
                                f"--sources ({n_sources})")
     config = None  # the library's default: frames of about 64 ms at the mixture's rate
     if n_fft is not None or hop is not None:
-        n_fft = DEFAULT_N_FFT if n_fft is None else n_fft
-        hop = max(n_fft // 4, 1) if hop is None else hop
-        try:
-            config = STFTConfig(n_fft=n_fft, hop_length=hop)
-        except NMFAudioError as error:
-            raise click.UsageError(f"--n-fft {n_fft} --hop {hop}: {error}") from None
+        config = _stft_option(DEFAULT_N_FFT if n_fft is None else n_fft, hop)
     return _checked(ModelSettings(n_sources=n_sources, n_components=params["components"],
                                   stft=config, grouping=grouping, **common))
 
@@ -221,24 +216,30 @@ def learning_stft(training, n_fft, hop, sample_rate) -> Optional[STFTConfig]:
     """The STFT of ``learn``: --n-fft/--hop, else the library's default for the training
     rate (--sample-rate, or the first file's, read from its header). None when that rate
     cannot be read: learn_dictionary then reads the file and says what is wrong with it."""
-    given = "--n-fft {n_fft} --hop {hop}"
-    if n_fft is None:
-        rate = sample_rate
-        if rate is None:
+    if n_fft is not None:
+        return _stft_option(n_fft, hop)
+    rate = sample_rate
+    if rate is None:
+        try:
+            rate = sf.info(training[0]).samplerate
+        except Exception:  # noqa: BLE001  (not a soundfile format: read it as learn will)
             try:
-                rate = sf.info(training[0]).samplerate
-            except Exception:  # noqa: BLE001  (not a soundfile format: read it as learn will)
-                try:
-                    rate = audio_io.load(training[0]).sample_rate
-                except NMFAudioError:
-                    return None  # learn_dictionary reads it again and says what is wrong
-        n_fft = dictionary_stft(rate).n_fft
-        given = f"--hop {{hop}} with the default n_fft {{n_fft}} (about 200 ms at {rate} Hz)"
+                rate = audio_io.load(training[0]).sample_rate
+            except NMFAudioError:
+                return None  # learn_dictionary reads it again and says what is wrong
+    n_fft = dictionary_stft(rate).n_fft
+    return _stft_option(n_fft, hop, f"the default n_fft {n_fft} (about 200 ms at {rate} Hz)")
+
+
+def _stft_option(n_fft: int, hop, n_fft_said: str = "") -> STFTConfig:
+    """STFTConfig of --n-fft (or the default ``n_fft_said`` describes) and --hop (default
+    n_fft / 4); what the library refuses is a usage error naming the options."""
     hop = max(n_fft // 4, 1) if hop is None else hop
     try:
         return STFTConfig(n_fft=n_fft, hop_length=hop)
     except NMFAudioError as error:
-        raise click.UsageError(f"{given.format(n_fft=n_fft, hop=hop)}: {error}") from None
+        said = f"--hop {hop} with {n_fft_said}" if n_fft_said else f"--n-fft {n_fft} --hop {hop}"
+        raise click.UsageError(f"{said}: {error}") from None
 
 
 def _example_mixture(stack: ExitStack) -> str:
