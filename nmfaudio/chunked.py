@@ -44,7 +44,7 @@ from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mas
                        share_statistics)
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
-from .spectral import STFTConfig, spectrogram
+from .spectral import spectrogram
 from .streaming import OverlapAdd, chunk_ranges, default_chunk_frames, n_frames, stft_frames
 
 __all__ = ["StreamedSeparation", "separate_stream", "ArraySink"]
@@ -751,8 +751,8 @@ def separate_to_files(
     for path in paths + ([str(residual_path)] if residual_path is not None else []):
         audio_io._format_for(path, subtype)
     source = audio_io.open_source(mixture)
-    if blind_default_stft:  # as separate(): frames of about 64 ms whatever the rate
-        settings = replace(settings, stft=STFTConfig.for_sample_rate(source.sample_rate))
+    if blind_default_stft:  # as separate(): frames of about 80 ms whatever the rate
+        settings = replace(settings, stft=_pipeline.blind_stft(source.sample_rate, source.n_samples))
     fit_mode(settings, 0, fit)  # checks fit before anything is read
     nmf_args = dict(seed=seed, n_iter=n_iter, dtype=dtype, callback=callback, n_threads=n_threads,
                     tol=_pipeline.default_tol(settings) if tol is None else tol)

@@ -204,14 +204,18 @@ class STFTConfig:
         }
 
     @classmethod
-    def for_sample_rate(cls, sample_rate: int, *, frame_seconds: float = 0.064) -> STFTConfig:
-        """Frames of about ``frame_seconds`` at ``sample_rate``: n_fft the power of two
-        nearest (on a log scale) to ``frame_seconds * sample_rate``, hop n_fft / 4.
+    def for_sample_rate(cls, sample_rate: int, *, frame_seconds: float = 0.064,
+                        power_of_two: bool = True) -> STFTConfig:
+        """Frames of about ``frame_seconds`` at ``sample_rate``: n_fft the size nearest
+        (on a log scale) to ``frame_seconds * sample_rate``, hop n_fft / 4.
 
-        About 64 ms is the usual analysis frame for music and speech alike: long enough
-        to resolve the harmonics of a low voice, short enough for its syllables. A fixed
-        n_fft would be 256 ms at 8 kHz. Gives 512 at 8 kHz, 1024 at 16 and 22.05 kHz,
-        2048 at 44.1 kHz, 4096 at 48 kHz (3072 is nearer 4096 than 2048 on a log scale).
+        With ``power_of_two`` (the default) n_fft is a power of two: 512 at 8 kHz, 1024
+        at 16 and 22.05 kHz, 2048 at 44.1 kHz, 4096 at 48 kHz for 64 ms, which is then
+        46 ms at 22.05 and 44.1 kHz and 85 ms at 48 kHz. Without it n_fft may also be
+        three times a power of two (1536, 3072, ...; as fast for the FFT), which keeps
+        every frame within a quarter of ``frame_seconds``: 1536 at 22.05 kHz and 3072 at
+        44.1 and 48 kHz for 64 ms. A fixed n_fft would be 256 ms at 8 kHz and 43 ms at
+        48 kHz for 2048.
 
         Parameters
         ----------
@@ -219,10 +223,18 @@ class STFTConfig:
             Hz.
         frame_seconds : float > 0
             The frame length aimed at.
+        power_of_two : bool
+            Only powers of two, or also three times one.
         """
         sample_rate = _check_rate(sample_rate)
         frame_seconds = positive_number(frame_seconds, "frame_seconds")
-        n_fft = max(16, int(2 ** round(np.log2(frame_seconds * sample_rate))))
+        target = np.log2(frame_seconds * sample_rate)
+        n_fft = 2 ** round(target)
+        if not power_of_two:  # 3 * 2**a: log2 = a + log2(3)
+            three = 3 * 2 ** round(target - np.log2(3))
+            if abs(np.log2(three) - target) < abs(np.log2(n_fft) - target):
+                n_fft = three
+        n_fft = max(16, int(n_fft))
         return cls(n_fft=n_fft, hop_length=n_fft // 4)
 
     @classmethod

@@ -1016,11 +1016,11 @@ def test_api_levels_at_the_ends_of_the_range_separate_as_at_unit_level(beta):
     exactly (the fits' eps and starting point are relative to V), so at both ends of
     LEVEL_RANGE the sources are the unit-level ones, scaled; a factor of 4 beyond either
     end is refused, naming the level and the way out."""
-    from nmfaudio.pipeline import LEVEL_RANGE
+    from nmfaudio.pipeline import LEVEL_RANGE, blind_stft
     from nmfaudio.spectral import spectrogram, stft
 
     x = signal_mix()
-    config = STFTConfig.for_sample_rate(RATE)
+    config = blind_stft(RATE)  # the V separate() computes
     peak = float(spectrogram(stft(x, config)).max())
     unit = nmfaudio.separate(x, sample_rate=RATE, n_sources=2, beta=beta, n_iter=20).sources
     low = np.floor(np.log2(LEVEL_RANGE[0] / peak)) + 1  # V peaks just inside the range
@@ -1095,13 +1095,13 @@ def test_a_mixture_held_by_the_residual_alone_is_not_refused_for_16_bits(tmp_pat
 @pytest.mark.parametrize("beta", ["is", "kl", "euclidean"])
 def test_api_drum_kit_at_the_ends_of_the_range_separates_as_at_unit_level(shared_audio, beta):
     """The drum kit's NMFD (squares of V with beta=2) at both ends of LEVEL_RANGE."""
-    from nmfaudio.pipeline import LEVEL_RANGE
+    from nmfaudio.pipeline import LEVEL_RANGE, blind_stft
     from nmfaudio.spectral import spectrogram, stft
 
     x, rate = sf.read(str(shared_audio / "drums_808" / "mixture.wav"), dtype="float32",
                       always_2d=True)
     x = np.ascontiguousarray(x.T[:, :2 * rate])
-    peak = float(spectrogram(stft(x, STFTConfig.for_sample_rate(rate))).max())
+    peak = float(spectrogram(stft(x, blind_stft(rate))).max())
     unit = nmfaudio.separate(x, sample_rate=rate, n_sources=3, beta=beta, n_iter=30)
     assert unit.grouping == "drum-kit"
     for exponent in (np.floor(np.log2(LEVEL_RANGE[0] / peak)) + 1,

@@ -16,8 +16,7 @@ import soundfile as sf
 from ..audio import round_together
 from ..errors import AudioFileError, NMFAudioError
 from .._budget import available_bytes, check_memory_bytes
-from ..pipeline import check_separation_memory, separate
-from ..spectral import STFTConfig
+from ..pipeline import blind_stft, check_separation_memory, separate
 from .core import BUG_HINT, CLIError, _one_line
 from .outputs import (HINT_OUT, OutputSettings, _all_or_nothing, _check_outputs, _check_target,
                       _make_dirs, _save_staged, _Transaction, _write_error)
@@ -189,7 +188,7 @@ def _check_input(job: FileJob, model: ModelSettings, out: OutputSettings,
         return
     settings = model.separation
     if not settings.supervised and model.stft is None:  # as separate() will choose it
-        settings = dataclasses.replace(settings, stft=STFTConfig.for_sample_rate(rate))
+        settings = dataclasses.replace(settings, stft=blind_stft(rate, n_samples))
     resampled = settings.supervised and rate != settings.sample_rate
     if resampled and model.on_rate_mismatch == "error":
         raise CLIError(f"'{job.label}' is at {rate} Hz but the dictionaries are at "
