@@ -425,7 +425,7 @@ def blind_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     return ["task", "mixture"] + methods, rows
 
 
-BLIND_NOTE = ("Blind separation, every default (STFT of about 64 ms at the file's rate, "
+BLIND_NOTE = ("Blind separation, every default (STFT of about 80 ms at the file's rate, "
               "the same for the peers): median over sources of SDR in dB, worst source in "
               "brackets; BSS Eval v3, whole signal, permutation of best mean SDR. "
               "* stereo, bss_eval_images. - : not applicable (HPSS makes two sources).")

@@ -2,7 +2,7 @@
 bench_quality.py. Everything here runs on the mixture alone; the true stems are used
 only to score.
 
-Peers (all on the same STFT as ours, ``STFTConfig.for_sample_rate``, and all applying
+Peers (all on the same STFT as ours, ``nmfaudio.pipeline.blind_stft``, and all applying
 their masks to the complex STFT of every channel, so stereo in gives stereo out):
 
 - ``librosa HPSS``: ``librosa.decompose.hpss`` soft masks (power 2, margin 1), harmonic
@@ -161,9 +161,9 @@ METHODS = {
 def run_blind(mixture, references: np.ndarray, log=print) -> dict:
     """Every blind method on one mixture: {name: {"sdr": [...], "seconds": t} or
     {"skipped": reason}}."""
-    from nmfaudio.spectral import STFTConfig
+    from nmfaudio.pipeline import blind_stft
 
-    config = STFTConfig.for_sample_rate(mixture.sample_rate)
+    config = blind_stft(mixture.sample_rate, mixture.n_samples)  # ours when not told
     S = references.shape[0]
     out = {}
     for name, method in METHODS.items():

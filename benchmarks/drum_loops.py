@@ -179,10 +179,11 @@ def main(argv=None) -> int:
     from nmfaudio.audio import Audio
     from nmfaudio.drums import percussive_energy
     from nmfaudio.harmonic import percussive_mask
-    from nmfaudio.spectral import STFTConfig, spectrogram, stft
+    from nmfaudio.pipeline import blind_stft
+    from nmfaudio.spectral import spectrogram, stft
 
     render_one_shots(args.cache, args.kits)
-    config = STFTConfig.for_sample_rate(args.rate)
+    config = blind_stft(args.rate)  # the peers run on our default STFT
     methods = _methods()
     scores = {name: [] for name in methods}
     seconds = {name: [] for name in methods}
