@@ -39,7 +39,7 @@ __all__ = ["Dictionary", "learn_dictionary", "check_compatible", "check_name", "
 FORMAT_VERSION = 1
 
 #: Frame length of a dictionary's STFT when none is given: about 200 ms at the training
-#: rate, longer than the 64 ms of blind separation. A dictionary's templates are held
+#: rate, longer than the 80 ms of blind separation. A dictionary's templates are held
 #: fixed when it separates, so the sources are told apart by the fine structure of their
 #: spectra (the harmonics of a low note are 41 Hz apart at E1; 200 ms frames resolve 5 Hz),
 #: not by when things happen, which the activations still follow at a hop of 50 ms.

@@ -57,8 +57,9 @@ __all__ = ["HPSS_KERNEL", "MIN_CLASS_SHARE", "FUSION", "HarmonicPercussive",
            "register_grouping", "fused_masks"]
 
 #: Median filter lengths, in frames (harmonic) and bins (percussive): librosa's
-#: ``decompose.hpss`` default, not tuned here. With the default ~64 ms frames (a quarter
-#: hop) that is about 0.35 to 0.5 s and 480 to 670 Hz.
+#: ``decompose.hpss`` default, not tuned here. With the default ~80 ms frames (a quarter
+#: hop, :func:`nmfaudio.pipeline.blind_stft`) that is about 0.54 to 0.74 s and 320 to
+#: 450 Hz: a note much shorter than half of it counts as percussive.
 HPSS_KERNEL = 31
 #: Frames of context a block of frames needs on each side for exact median filtering.
 CONTEXT = HPSS_KERNEL // 2

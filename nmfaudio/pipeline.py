@@ -405,8 +405,8 @@ class SeparationSettings:
         the largest model).
     stft : STFTConfig
         Default: the dictionaries' STFT, or ``STFTConfig()`` (2048 / 512, Hann); but
-        :func:`separate` without dictionaries takes frames of about 64 ms at the
-        mixture's rate, :meth:`STFTConfig.for_sample_rate`.
+        :func:`separate` without dictionaries takes frames of about 80 ms at the
+        mixture's rate, :func:`blind_stft`.
     init : {"nndsvda", "random"}
         Unsupervised mode: initialization of the NMF. NNDSVDa (default) gave the same
         grouping for every seed in our measurements; random starts varied by several dB.
@@ -1274,8 +1274,8 @@ def separate(
         The separation's options; what each does and its default are documented once,
         in :class:`SeparationSettings`.
     stft_config : STFTConfig, optional
-        Default: the dictionaries' STFT, or without them frames of about 64 ms at the
-        mixture's rate (:meth:`STFTConfig.for_sample_rate`: 1024 / 256 at 22.05 kHz).
+        Default: the dictionaries' STFT, or without them frames of about 80 ms at the
+        mixture's rate (:func:`blind_stft`: 1536 / 384 at 22.05 kHz).
     n_iter, tol, seed, dtype, callback, n_threads
         Passed to :func:`nmfaudio.factorization.nmf` (``tol`` None: :func:`default_tol`).
 

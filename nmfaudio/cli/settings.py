@@ -103,7 +103,7 @@ class ModelSettings:
         else:
             out.update(grouping=self.grouping,
                        components=self.n_components or "auto: max(16, 4 * sources + 4)",
-                       n_fft=self.stft.n_fft if self.stft else "auto: about 64 ms",
+                       n_fft=self.stft.n_fft if self.stft else "auto: about 80 ms",
                        hop=self.stft.hop_length if self.stft else "auto: n_fft / 4")
         return out
 
@@ -138,8 +138,8 @@ def _model_options(function):
                      show_default=True, help="Exponent of the soft masks (2 = Wiener-like)."),
         click.option("--n-fft", type=click.IntRange(min=16), default=None,
                      help="STFT frame length [default: the dictionaries' (demo: about 200 "
-                          "ms, as learn), else about 64 ms at the mixture's rate (2048 at "
-                          "44.1 kHz, 512 at 8 kHz); blind, 2048 if only --hop is given]."),
+                          "ms, as learn), else about 80 ms at the mixture's rate (3072 at "
+                          "44.1 kHz, 768 at 8 kHz); blind, 2048 if only --hop is given]."),
         click.option("--hop", type=click.IntRange(min=1), default=None,
                      help="STFT hop [default: n_fft / 4, or the dictionaries']."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -194,7 +194,7 @@ def _model_settings(params: dict) -> ModelSettings:
     if params["components"] is not None and params["components"] < n_sources:
         raise click.UsageError(f"--components ({params['components']}) must be at least "
                                f"--sources ({n_sources})")
-    config = None  # the library's default: frames of about 64 ms at the mixture's rate
+    config = None  # the library's default: frames of about 80 ms at the mixture's rate
     if n_fft is not None or hop is not None:
         config = _stft_option(DEFAULT_N_FFT if n_fft is None else n_fft, hop)
     return _checked(ModelSettings(n_sources=n_sources, n_components=params["components"],
