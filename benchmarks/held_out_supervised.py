@@ -27,8 +27,9 @@ Methods, each on the same training and the same mixture:
 - ``nmfaudio (defaults)``: ``learn_dictionary(clip, 48, name=...)`` per source, then
   ``separate(mixture, dictionaries=...)``, every other setting at its default (frames
   of about 200 ms, :func:`nmfaudio.dictionary.dictionary_stft`);
-- ``nmfaudio, 64 ms frames``: the same with the blind path's frames
-  (:meth:`STFTConfig.for_sample_rate`);
+- ``nmfaudio, 64 ms frames``: the same with frames of about 64 ms, a power of two
+  (:meth:`STFTConfig.for_sample_rate`; the blind default before ``blind_stft``, 46 ms
+  at 22.05 and 44.1 kHz);
 - ``nmfaudio, 2048 points``: the same with a fixed 2048 / 512 STFT (the default before);
 - ``librosa + sklearn NMF``: the glue a researcher writes: scikit-learn's KL NMF (``mu``
   solver, 300 iterations, the same number of templates) of each source's magnitude

@@ -222,7 +222,8 @@ class _Pass1:
 
 
 #: Above this size of V (float32), unsupervised templates are learned online: 1 GiB is
-#: about 49 minutes of audio at 44.1 kHz with the default STFT (n_fft 2048, hop 512).
+#: about 49 minutes of audio at 44.1 kHz with a hop a quarter of n_fft (V holds about
+#: 2 values per sample whatever n_fft: 2048 / 512 or the blind default 3072 / 768).
 #: A fixed size rather than the memory available, so that a recording gets the same
 #: result on every machine (a Dask worker, a laptop).
 ONLINE_V_BYTES = 1 << 30

@@ -74,6 +74,8 @@ __all__ = [
     "RATE_POLICIES",
     "CHANNEL_MASKS",
     "GROUPINGS",
+    "BLIND_FRAME_SECONDS",
+    "blind_stft",
 ]
 
 # The defaults of separate(), separate_stft() and separation_settings(), kept here once
@@ -507,7 +509,7 @@ def separation_settings(
     SeparationSettings
         Defaults: ``beta`` and ``spectrogram_power`` the dictionaries' (else "kl" and 1),
         ``stft`` the dictionaries' (else ``STFTConfig()``; :func:`separate` then
-        replaces it by :meth:`STFTConfig.for_sample_rate` of the mixture), ``l1_activations`` 0.3 with
+        replaces it by :func:`blind_stft` of the mixture), ``l1_activations`` 0.3 with
         dictionaries (else 0), ``n_components`` ``max(16, 4 * n_sources + 4)``.
 
     Raises

@@ -69,3 +69,19 @@ def test_a_50_ms_clip_separates_blind_with_a_shorter_frame():
     sep = separate(x, sample_rate=44100, n_sources=2, n_iter=5)
     assert sep.stft.n_fft == 2048
     np.testing.assert_allclose(sep.sources.sum(axis=0)[0], x, atol=1e-5)
+
+
+def test_streamed_separation_shrinks_the_frame_as_in_memory(tmp_path):
+    import soundfile as sf
+
+    from nmfaudio.chunked import separate_to_files
+
+    x = (0.1 * np.random.default_rng(2).standard_normal(2205)).astype(np.float32)
+    path = tmp_path / "short.wav"
+    sf.write(str(path), x, 44100, subtype="FLOAT")
+    outs = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    separate_to_files(path, outs, n_sources=2, n_iter=5)
+    streamed = np.stack([sf.read(str(p), dtype="float32")[0] for p in outs])
+    in_memory = separate(path, n_sources=2, n_iter=5)
+    assert in_memory.stft.n_fft == 2048
+    np.testing.assert_allclose(streamed, in_memory.sources[:, 0], atol=1e-5)

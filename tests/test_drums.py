@@ -104,9 +104,10 @@ def test_a_rate_too_low_for_a_kit_is_separated_without_one(rate):
 
 
 def _spectrogram(x, rate=RATE):
-    from nmfaudio.spectral import STFTConfig, spectrogram, stft
+    from nmfaudio.pipeline import blind_stft
+    from nmfaudio.spectral import spectrogram, stft
 
-    config = STFTConfig.for_sample_rate(rate)
+    config = blind_stft(rate)  # the V a blind separation factorizes
     return spectrogram(stft(np.atleast_2d(x), config)), config
 
 

@@ -115,7 +115,8 @@ def test_unsupervised_beats_the_mixture_by_3_db(shared_audio, task):
 #: (benchmarks/bench_quality.py, blind table). Issue 7's floors are the best classic
 #: peer + 0.5 dB: A 5.0, A_stereo_panned 9.5, B 1.4, C 2.7, drums_808 14.5 (every drum
 #: at 5). Measured with frames of about 80 ms (nmfaudio.pipeline.blind_stft, chosen on
-#: held-out mixtures, not on these): A 5.41 / 0.37, A_stereo_panned 9.98 / 8.67, B
+#: held-out mixtures, though A, B, C and drums_808 were in the sweeps; README, STFT
+#: item): A 5.41 / 0.37, A_stereo_panned 9.98 / 8.67, B
 #: 2.32 / 1.88, C 3.90 / 2.54, drums_808 14.74 / 10.08, drums_funky 14.97 / 7.17 (issue
 #: 7 asks 15.9 of it). A's worst source, the bass, is the one number here that a small
 #: change of the start moves by dB: before NNDSVDa's fill became gain-invariant it
@@ -193,7 +194,8 @@ def librosa_hpss_sources(mixture, config):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HELD_OUT))
 def test_blind_defaults_beat_hpss_on_held_out_mixtures(shared_audio, name):
-    """Mixtures the blind model was not chosen on: our median beats librosa's HPSS by at
+    """Mixtures the blind model's grouping was not chosen on (its frame was, partly: the
+    README's STFT item): our median beats librosa's HPSS by at
     least 0.3 dB (two sources), three sources stay above 4.5 dB, and no source fails."""
     rate, specs = HELD_OUT[name]
     stems = [held_out_stem(shared_audio, *spec, rate) for spec in specs]
