@@ -422,9 +422,7 @@ def separate_stream(
     if len(sinks) != settings.n_sources:
         raise ParameterError(f"{len(sinks)} sinks for {settings.n_sources} sources")
     if source.n_samples < config.n_fft:
-        raise AudioFileError(
-            f"{_label(source)} is {source.n_samples} samples long, shorter than one STFT "
-            f"frame (n_fft={config.n_fft}); use a longer recording or a smaller n_fft")
+        raise AudioFileError(_pipeline.too_short(_label(source), source.n_samples, config.n_fft))
     T = n_frames(source.n_samples, config)
     mode = fit_mode(settings, T, fit)
     ranges = chunk_ranges(T, default_chunk_frames(config.n_bins) if chunk_frames is None else chunk_frames)

@@ -1400,11 +1400,17 @@ def _analysis_mixture(mix: "audio_io.Audio", settings: SeparationSettings) -> "a
             )
         mix = audio_io.resample(mix, settings.sample_rate)
     if mix.n_samples < settings.stft.n_fft:
-        raise AudioFileError(
-            f"{_label(mix)} is {mix.n_samples} samples long, shorter than one STFT frame "
-            f"(n_fft={settings.stft.n_fft}); use a longer recording or a smaller n_fft"
-        )
+        raise AudioFileError(too_short(_label(mix), mix.n_samples, settings.stft.n_fft))
     return mix
+
+
+def too_short(label: str, n_samples: int, n_fft: int) -> str:
+    """What to say of a recording shorter than one frame: under 16 samples no frame fits
+    (the blind default shrinks down to 16), so a smaller n_fft is no advice there."""
+    advice = ("use a longer recording or a smaller n_fft" if n_samples >= 16 else
+              "no STFT frame is shorter than 16 samples; use a longer recording")
+    return (f"{label} is {n_samples} samples long, shorter than one STFT frame "
+            f"(n_fft={n_fft}); {advice}")
 
 
 def _back_to_mixture_rate(sources: np.ndarray, mix: "audio_io.Audio",
