@@ -44,7 +44,7 @@ from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_mas
                        share_statistics)
 from .spatial import (N_ROUNDS, normalize_shares, share_numerators,
                       spatial_likelihoods, spatial_posteriors)
-from .spectral import spectrogram
+from .spectral import STFTConfig, spectrogram
 from .streaming import OverlapAdd, chunk_ranges, default_chunk_frames, n_frames, stft_frames
 
 __all__ = ["StreamedSeparation", "separate_stream", "ArraySink"]
@@ -77,6 +77,9 @@ class StreamedSeparation:
         How components became sources: ``"dictionaries"``, ``"spatial"``,
         ``"drum-kit"``, ``"harmonic-percussive"``, ``"register"`` or ``"timbre"`` (see
         :attr:`nmfaudio.pipeline.Separation.grouping`).
+    stft : STFTConfig or None
+        The STFT the separation ran with (the blind default follows the rate and a
+        short recording's length).
     """
 
     source_names: tuple
@@ -90,6 +93,7 @@ class StreamedSeparation:
     n_chunks: int
     fit: str
     grouping: str = "timbre"
+    stft: Optional[STFTConfig] = None
 
 
 class ArraySink:
@@ -463,7 +467,7 @@ def separate_stream(
         source_names=settings.source_names, groups=groups, channel_gains=gains,
         n_components=int(result.templates.shape[1]), n_iter=int(result.n_iter),
         converged=bool(result.converged), final_loss=float(result.final_loss), n_frames=T,
-        n_chunks=len(ranges), fit=fit_kind, grouping=grouping)
+        n_chunks=len(ranges), fit=fit_kind, grouping=grouping, stft=settings.stft)
 
 
 def _mask_maker(source, settings, ranges, T, first, result, H_of, activations, sample_rate,

@@ -745,6 +745,25 @@ def test_blind_summary_and_json_say_how_components_became_sources(tmp_path):
     assert item["grouping"] == "spatial"
 
 
+def test_json_says_which_stft_ran_streamed_and_in_memory(tmp_path):
+    """The blind default follows the rate and, for a clip shorter than its frame, the
+    clip: --json gives the n_fft and hop that ran (50 ms at 44.1 kHz: 2048, not 3072)."""
+    path = tmp_path / "short.wav"
+    rng = np.random.default_rng(3)
+    sf.write(str(path), (0.1 * rng.standard_normal(2205)).astype(np.float32), 44100,
+             subtype="PCM_16")
+    for extra in ([], ["--plot"]):  # streamed, and in memory for the figure
+        (item,) = ok_json("separate", path, "--sources", "2", "-o",
+                          tmp_path / f"o{len(extra)}", *extra, *FAST)["files"]
+        assert (item["n_fft"], item["hop"]) == (2048, 512)
+    (item,) = ok_json("separate", EXAMPLE_MIX, "--sources", "2", "-o", tmp_path / "x",
+                      *FAST)["files"]
+    from nmfaudio.pipeline import blind_stft
+
+    expected = blind_stft(item["sample_rate"], item["n_samples"])
+    assert (item["n_fft"], item["hop"]) == (expected.n_fft, expected.hop_length)
+
+
 def test_grouping_register_is_asked_for_and_kept_for_blind_runs(tmp_path, example_dicts):
     """--grouping register: the same mixture grouped by register (streamed and with the
     figure, in memory), its sources adding up; with --dict it is a usage error."""

@@ -167,6 +167,7 @@ def _summary(job: FileJob, separation, written: dict, out: OutputSettings,
         "seconds": seconds,
         "warnings": written["warnings"],
         "grouping": separation.grouping,
+        "n_fft": separation.stft.n_fft, "hop": separation.stft.hop_length,
     }
 
 
@@ -366,6 +367,7 @@ def _run_streamed(job: FileJob, model: ModelSettings, out: OutputSettings, progr
         "clipped_samples": sum(s["clipped_samples"] for s in sources),
         "chunks": result.n_chunks, "warnings": warnings_out, "fit": result.fit,
         "grouping": result.grouping,
+        "n_fft": result.stft.n_fft, "hop": result.stft.hop_length,
     }
     summary.update(_resources(start, done.duration))
     return summary
