@@ -30,7 +30,7 @@ from ._validation import sample_rate as check_sample_rate
 from .errors import AudioFileError, DictionaryMismatchError, ParameterError
 from .factorization import nmf, parse_beta
 from ._levels import check_level, check_sample_level
-from .spectral import STFTConfig, spectrogram, stft
+from .spectral import STFTConfig, fitting_n_fft, spectrogram, stft
 
 __all__ = ["Dictionary", "learn_dictionary", "check_compatible", "check_name", "FORMAT_VERSION",
            "DICTIONARY_FRAME_SECONDS", "dictionary_stft"]
@@ -399,7 +399,7 @@ def _check_frames(recordings, config: STFTConfig, name: str, *, default: bool) -
     shorter than the 8192 points of 200 ms)."""
     for recording in recordings:
         if recording.n_samples < config.n_fft:
-            fits = 2 ** int(np.log2(max(recording.n_samples, 16)))
+            fits = fitting_n_fft(recording.n_samples)
             why = (f", the default: frames of about {DICTIONARY_FRAME_SECONDS * 1000:.0f} ms at "
                    f"{recording.sample_rate} Hz" if default else "")
             raise AudioFileError(

@@ -58,7 +58,8 @@ from .masks import (_check_power, component_models, groups_from_labels, masks_fr
 from .factorization import NMFResult, nmf, parse_beta
 from ._validation import is_integer
 from ._validation import sample_rate as _check_rate
-from .spectral import STFTConfig, _check_stft_matrix, frames_within, istft, spectrogram
+from .spectral import (MIN_DEFAULT_N_FFT, STFTConfig, _check_stft_matrix, fitting_n_fft,
+                       frames_within, istft, spectrogram)
 from ._levels import LEVEL_RANGE, check_level, check_sample_level
 from .spectral import stft as stft_transform
 
@@ -183,11 +184,14 @@ def blind_stft(sample_rate: int, n_samples: Optional[int] = None) -> STFTConfig:
 
     Why: measured on mixtures of the ``train/`` clips at five rates and on rendered
     General MIDI songs (``benchmarks/held_out.py``, ``rendered_mixtures.py``), frames of
-    70 to 96 ms beat 46 ms by about 1 dB of mean median SDR at 22.05 and 44.1 kHz, where
-    the old rule (64 ms, n_fft a power of two) gave 46 ms, and 96 ms beat 64 ms at 8 and
-    16 kHz; 130 to 140 ms were no better, and 256 ms at 8 kHz much worse. The harmonics of
-    a low note need the longer frame; allowing three times a power of two keeps every
-    rate near the aim (a power of two alone is up to 41% off).
+    70 to 139 ms beat 46 ms by 0.8 to 1.1 dB of mean median SDR at 22.05 and 44.1 kHz,
+    where the old rule (64 ms, n_fft a power of two) gave 46 ms, and 96 ms beat 64 ms at
+    8 and 16 kHz. The longest frames measured (93 to 139 ms) had the best mean median at
+    every rate, 70 ms the best mean worst source at 22.05 and 44.1 kHz; 80 ms is between
+    them (the shared test clips A, B, C and drums_808 were in view too: README, STFT
+    item), and 256 ms at 8 kHz was much worse. The harmonics of a low note need the
+    longer frame; allowing three times a power of two keeps every rate near the aim (a
+    power of two alone is up to 41% off).
 
     Parameters
     ----------
@@ -200,10 +204,9 @@ def blind_stft(sample_rate: int, n_samples: Optional[int] = None) -> STFTConfig:
     """
     config = STFTConfig.for_sample_rate(sample_rate, frame_seconds=BLIND_FRAME_SECONDS,
                                         power_of_two=False)
-    if n_samples is not None and 16 <= n_samples < config.n_fft:
-        fitting = [n for n in (2 ** int(np.log2(n_samples)), 3 * 2 ** int(np.log2(n_samples / 3)))
-                   if 16 <= n <= n_samples]
-        config = STFTConfig(n_fft=max(fitting), hop_length=max(fitting) // 4)
+    if n_samples is not None and MIN_DEFAULT_N_FFT <= n_samples < config.n_fft:
+        n_fft = fitting_n_fft(n_samples, power_of_two=False)
+        config = STFTConfig(n_fft=n_fft, hop_length=n_fft // 4)
     return config
 
 
@@ -1405,10 +1408,11 @@ def _analysis_mixture(mix: "audio_io.Audio", settings: SeparationSettings) -> "a
 
 
 def too_short(label: str, n_samples: int, n_fft: int) -> str:
-    """What to say of a recording shorter than one frame: under 16 samples no frame fits
-    (the blind default shrinks down to 16), so a smaller n_fft is no advice there."""
-    advice = ("use a longer recording or a smaller n_fft" if n_samples >= 16 else
-              "no STFT frame is shorter than 16 samples; use a longer recording")
+    """What to say of a recording shorter than one frame: under
+    :data:`~nmfaudio.spectral.MIN_DEFAULT_N_FFT` samples no frame fits (the blind default
+    shrinks down to it), so a smaller n_fft is no advice there."""
+    advice = ("use a longer recording or a smaller n_fft" if n_samples >= MIN_DEFAULT_N_FFT else
+              f"no STFT frame is shorter than {MIN_DEFAULT_N_FFT} samples; use a longer recording")
     return (f"{label} is {n_samples} samples long, shorter than one STFT frame "
             f"(n_fft={n_fft}); {advice}")
 

@@ -25,7 +25,12 @@ from ._validation import positive_number
 from ._validation import sample_rate as _check_rate
 from .errors import ParameterError
 
-__all__ = ["STFTConfig", "stft", "istft", "spectrogram", "frequencies", "times", "frames_within"]
+__all__ = ["STFTConfig", "stft", "istft", "spectrogram", "frequencies", "times", "frames_within",
+           "fitting_n_fft", "MIN_DEFAULT_N_FFT"]
+
+#: The shortest frame a default chooses (:meth:`STFTConfig.for_sample_rate`,
+#: :func:`fitting_n_fft`): 16 samples.
+MIN_DEFAULT_N_FFT = 16
 
 
 def window_values(window, n_fft: int) -> np.ndarray:
@@ -234,7 +239,7 @@ class STFTConfig:
             three = 3 * 2 ** round(target - np.log2(3))
             if abs(np.log2(three) - target) < abs(np.log2(n_fft) - target):
                 n_fft = three
-        n_fft = max(16, int(n_fft))
+        n_fft = max(MIN_DEFAULT_N_FFT, int(n_fft))
         return cls(n_fft=n_fft, hop_length=n_fft // 4)
 
     @classmethod
@@ -566,6 +571,24 @@ def times(n_frames: int, sample_rate: int, config: STFTConfig) -> np.ndarray:
 #: Bins of the 2048-point STFT that frame counts elsewhere (fit blocks, stat frames,
 #: stream chunks) were chosen for.
 REFERENCE_BINS = 1025
+
+
+def fitting_n_fft(n_samples: int, *, power_of_two: bool = True) -> int:
+    """The longest n_fft of the kind :meth:`STFTConfig.for_sample_rate` chooses (a power
+    of two, or also three times one) that ``n_samples`` samples hold; at least
+    :data:`MIN_DEFAULT_N_FFT`. What a recording shorter than a default frame can take.
+
+    Parameters
+    ----------
+    n_samples : int
+    power_of_two : bool
+        As in :meth:`STFTConfig.for_sample_rate`.
+    """
+    n = max(int(n_samples), MIN_DEFAULT_N_FFT)
+    sizes = [2 ** int(np.log2(n))]
+    if not power_of_two:
+        sizes.append(3 * 2 ** int(np.log2(n / 3)))
+    return max(MIN_DEFAULT_N_FFT, max(s for s in sizes if s <= n))
 
 
 def frames_within(frames: int, n_bins: int) -> int:

@@ -85,3 +85,16 @@ def test_streamed_separation_shrinks_the_frame_as_in_memory(tmp_path):
     in_memory = separate(path, n_sources=2, n_iter=5)
     assert in_memory.stft.n_fft == 2048
     np.testing.assert_allclose(streamed, in_memory.sources[:, 0], atol=1e-5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_samples=st.integers(16, 10**7), power_of_two=st.booleans())
+def test_fitting_n_fft_is_the_longest_size_of_its_kind_that_fits(n_samples, power_of_two):
+    from nmfaudio.spectral import fitting_n_fft
+
+    n_fft = fitting_n_fft(n_samples, power_of_two=power_of_two)
+    odd = n_fft // (n_fft & -n_fft)
+    assert 16 <= n_fft <= n_samples and odd in ((1,) if power_of_two else (1, 3))
+    # the next size of the kind up does not fit
+    following = 2 * n_fft if power_of_two else (4 * n_fft // 3 if odd == 3 else 3 * n_fft // 2)
+    assert following > n_samples
