@@ -764,6 +764,30 @@ def test_json_says_which_stft_ran_streamed_and_in_memory(tmp_path):
     assert (item["n_fft"], item["hop"]) == (expected.n_fft, expected.hop_length)
 
 
+def test_hop_alone_keeps_the_frame_that_follows_each_input(tmp_path):
+    """Blind, --hop without --n-fft: each file gets the frame it gets with neither option
+    (768 at 8 kHz, 1536 at 22.05 kHz), with that hop, streamed and in memory; a hop
+    longer than half that frame is one line naming the file, and nothing is written."""
+    from nmfaudio.pipeline import blind_stft
+
+    rng = np.random.default_rng(5)
+    low = tmp_path / "in" / "low.wav"
+    low.parent.mkdir()
+    sf.write(str(low), (0.1 * rng.standard_normal(16000)).astype(np.float32), 8000,
+             subtype="PCM_16")
+    for extra in ([], ["--plot"]):
+        files = ok_json("separate", low, EXAMPLE_MIX, "--sources", "2", "--hop", "96",
+                        "-o", tmp_path / f"o{len(extra)}", *extra, *FAST)["files"]
+        for item in files:
+            frame = blind_stft(item["sample_rate"], item["n_samples"]).n_fft
+            assert (item["n_fft"], item["hop"]) == (frame, 96)
+        assert {item["n_fft"] for item in files} == {768, 1536}
+    result = run("separate", low, "--sources", "2", "--hop", "500", "-o", tmp_path / "bad",
+                 *FAST)
+    assert_one_line_error(result, "--hop 500", "low.wav", "n_fft 768", exit_code=1)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_grouping_register_is_asked_for_and_kept_for_blind_runs(tmp_path, example_dicts):
     """--grouping register: the same mixture grouped by register (streamed and with the
     figure, in memory), its sources adding up; with --dict it is a usage error."""

@@ -551,7 +551,9 @@ def _refused_quickly(outcome: Outcome, *needles) -> None:
 
 
 def test_memory_hop_1_is_refused(tmp_path):
-    mix = write_mix(tmp_path / "in" / "five.wav", seconds=5.0, rate=22050)
+    # 10 s: with --hop alone the frame is the blind default (1536 at 22.05 kHz), and
+    # 5 s of it at hop 1 (a 340 MB V) fit in the children's 1 GiB and ran
+    mix = write_mix(tmp_path / "in" / "ten.wav", seconds=10.0, rate=22050)
     before = digest(mix)
     outcome = child(["separate", mix, "-o", tmp_path / "out", "--hop", "1"], cwd=tmp_path,
                     address_space=AS_LIMIT, measure=True)

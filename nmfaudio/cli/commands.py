@@ -521,6 +521,7 @@ def plot(mixture, out_path, dpi, linear_frequency, overwrite, as_json, quiet, **
         path = mixture if mixture is not None else _example_mixture(stack)
         if mixture is None and not (params["dict_paths"] or params["sources"] or params["components"]):
             model = _demo_model(stack, model, params, verbose=not (quiet or as_json))
+        model = model.for_input(path)
         if out_path is None:
             out_path = f"{Path(path).stem}_separation.png"
         extension = os.path.splitext(out_path)[1].lower().lstrip(".") or "png"

@@ -390,6 +390,7 @@ def separate_file(job: FileJob, model: ModelSettings, out: OutputSettings,
     """
     start = time.perf_counter()
     try:
+        model = model.for_input(job.input, job.label)
         if out.components_out or out.plot:
             # components and the figure need the whole separation in memory
             return _run_file(job, model, out, progress, bar_label or job.label)

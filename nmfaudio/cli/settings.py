@@ -14,7 +14,8 @@ import soundfile as sf
 from .. import audio as audio_io
 from ..dictionary import Dictionary, check_compatible, dictionary_stft, learn_dictionary
 from ..errors import DictionaryMismatchError, NMFAudioError, ParameterError
-from ..pipeline import GROUPINGS, RATE_POLICIES, SeparationSettings, separation_settings
+from ..pipeline import (GROUPINGS, RATE_POLICIES, SeparationSettings, blind_stft,
+                        separation_settings)
 from ..spectral import STFTConfig
 from .core import BETA, CLIError
 from .progress import Progress
@@ -28,7 +29,6 @@ EXAMPLE_RESOURCE = ("data", "example.wav")
 DEMO_SOURCES = ("keys", "drums")
 #: Defaults of ``learn``.
 DEFAULT_DICT_COMPONENTS = 48
-DEFAULT_N_FFT = 2048
 
 
 # --------------------------------------------------------------------------- separation settings
@@ -49,6 +49,9 @@ class ModelSettings:
     l1: float | None = None
     mask_power: float = 2.0
     stft: STFTConfig | None = None
+    # blind, --hop without --n-fft: the hop, the frame following each input
+    # (:meth:`for_input`), as it does with neither option
+    hop: int | None = None
     seed: int = 0
     on_rate_mismatch: str = "resample"
     n_threads: int | None = None  # NMF threads per process; None = all cores
@@ -70,6 +73,36 @@ class ModelSettings:
     @property
     def source_names(self) -> tuple:
         return self.separation.source_names
+
+    def for_input(self, path: str, label: str | None = None) -> "ModelSettings":
+        """The settings for one input. With ``--hop`` alone (blind), the frame the library
+        chooses for this file's rate and length (:func:`nmfaudio.pipeline.blind_stft`)
+        with that hop; otherwise, or when the file cannot be read (the separation reads
+        it again and says what is wrong with it), these settings unchanged.
+
+        Raises
+        ------
+        CLIError
+            The hop is more than half of that frame.
+        """
+        if self.hop is None or self.stft is not None or self.supervised:
+            return self
+        try:
+            info = sf.info(path)
+            rate, n_samples = int(info.samplerate), int(info.frames)
+        except Exception:  # noqa: BLE001  (not a soundfile format: read it as separate will)
+            try:
+                recording = audio_io.load(path)
+            except NMFAudioError:
+                return self
+            rate, n_samples = recording.sample_rate, recording.n_samples
+        n_fft = blind_stft(rate, n_samples).n_fft
+        if self.hop > n_fft // 2:
+            raise CLIError(f"--hop {self.hop} is more than half of the frame chosen for "
+                           f"'{label or path}' (n_fft {n_fft} at {rate} Hz); use --hop "
+                           f"{max(n_fft // 4, 1)} or less, or give --n-fft too")
+        return dataclasses.replace(self, stft=STFTConfig(n_fft=n_fft, hop_length=self.hop),
+                                   hop=None)
 
     def kwargs(self) -> dict:
         kw = {"beta": self.beta, "mask_power": self.mask_power, "n_iter": self.n_iter,
@@ -104,7 +137,8 @@ class ModelSettings:
             out.update(grouping=self.grouping,
                        components=self.n_components or "auto: max(16, 4 * sources + 4)",
                        n_fft=self.stft.n_fft if self.stft else "auto: about 80 ms",
-                       hop=self.stft.hop_length if self.stft else "auto: n_fft / 4")
+                       hop=(self.stft.hop_length if self.stft else
+                            self.hop if self.hop is not None else "auto: n_fft / 4"))
         return out
 
 
@@ -139,7 +173,7 @@ def _model_options(function):
         click.option("--n-fft", type=click.IntRange(min=16), default=None,
                      help="STFT frame length [default: the dictionaries' (demo: about 200 "
                           "ms, as learn), else about 80 ms at the mixture's rate (3072 at "
-                          "44.1 kHz, 768 at 8 kHz); blind, 2048 if only --hop is given]."),
+                          "44.1 kHz, 768 at 8 kHz), with --hop alone too]."),
         click.option("--hop", type=click.IntRange(min=1), default=None,
                      help="STFT hop [default: n_fft / 4, or the dictionaries']."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -194,11 +228,12 @@ def _model_settings(params: dict) -> ModelSettings:
     if params["components"] is not None and params["components"] < n_sources:
         raise click.UsageError(f"--components ({params['components']}) must be at least "
                                f"--sources ({n_sources})")
-    config = None  # the library's default: frames of about 80 ms at the mixture's rate
-    if n_fft is not None or hop is not None:
-        config = _stft_option(DEFAULT_N_FFT if n_fft is None else n_fft, hop)
+    # None: the library's default, frames of about 80 ms at each mixture's rate (with
+    # --hop alone, that frame and the hop: ModelSettings.for_input)
+    config = None if n_fft is None else _stft_option(n_fft, hop)
     return _checked(ModelSettings(n_sources=n_sources, n_components=params["components"],
-                                  stft=config, grouping=grouping, **common))
+                                  stft=config, hop=hop if n_fft is None else None,
+                                  grouping=grouping, **common))
 
 
 def _checked(model: ModelSettings) -> ModelSettings:
