@@ -109,6 +109,22 @@ def shared_audio_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "audio"
 
 
+def missing_extra(program: str, *modules: str, extra: str = "eval") -> bool:
+    """True, having said on stderr which module is missing and how to install it, when
+    one of ``modules`` cannot be imported: a benchmark checks before it measures, not
+    after minutes of work."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            print(f"{program}: {exc}; install the {extra} extra: pip install -e '.[{extra}]'",
+                  file=sys.stderr)
+            return True
+    return False
+
+
 def find_tasks(folder: Path) -> list[Path]:
     """Every sub-folder of ``folder`` holding a task.json, sorted by name."""
     return sorted(p.parent for p in folder.glob("*/task.json"))
@@ -522,10 +538,7 @@ def main(argv=None) -> int:
                   f"{', '.join(by_name)}", file=sys.stderr)
             return 2
         tasks = [by_name[t] for t in dict.fromkeys(args.tasks)]
-    try:
-        import mir_eval  # noqa: F401
-    except ImportError as exc:
-        print(f"bench_quality: {exc}; install the eval extra: pip install -e '.[eval]'", file=sys.stderr)
+    if missing_extra("bench_quality", "mir_eval"):
         return 2
 
     t_start = time.perf_counter()

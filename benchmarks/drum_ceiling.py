@@ -99,7 +99,7 @@ def rows_for(folder: Path, task: str, n_fft, hop) -> list:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from bench_quality import shared_audio_dir
+    from bench_quality import missing_extra, shared_audio_dir
 
     folder = shared_audio_dir()
     missing = [t for t in args.tasks if not (folder / t / "task.json").is_file()]
@@ -108,11 +108,7 @@ def main(argv=None) -> int:
               f"NMFAUDIO_SHARED_AUDIO to the shared audio folder). Nothing was measured.",
               file=sys.stderr)
         return 2
-    try:
-        import mir_eval  # noqa: F401
-    except ImportError as exc:
-        print(f"drum_ceiling: {exc}; install the eval extra: pip install -e '.[eval]'",
-              file=sys.stderr)
+    if missing_extra("drum_ceiling", "mir_eval"):
         return 2
     print("| task (n_fft / hop) | model | median | worst | per drum | note |")
     print("|---|---|---:|---:|---|---|")

@@ -82,7 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from bench_quality import load_average, log, shared_audio_dir
+    from bench_quality import load_average, log, missing_extra, shared_audio_dir
 
     folder = shared_audio_dir()
     if not (folder / "A_piano_bass_drums" / "train").is_dir():
@@ -96,10 +96,7 @@ def main(argv=None) -> int:
         print(f"held_out: unknown mixture(s) {', '.join(unknown)}; choose from "
               f"{', '.join(MIXTURES)}", file=sys.stderr)
         return 2
-    try:
-        import mir_eval  # noqa: F401
-    except ImportError as exc:
-        print(f"held_out: {exc}; install the eval extra: pip install -e '.[eval]'", file=sys.stderr)
+    if missing_extra("held_out", "mir_eval"):
         return 2
     from blind_peers import METHODS, run_blind
 

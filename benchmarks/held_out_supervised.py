@@ -179,7 +179,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from bench_quality import load_average, log, shared_audio_dir
+    from bench_quality import load_average, log, missing_extra, shared_audio_dir
 
     folder = shared_audio_dir()
     if not (folder / "B_speech_music" / "train").is_dir():
@@ -187,12 +187,7 @@ def main(argv=None) -> int:
               "NMFAUDIO_SHARED_AUDIO to the shared audio folder). Nothing was measured.",
               file=sys.stderr)
         return 2
-    try:
-        import mir_eval  # noqa: F401
-        import sklearn  # noqa: F401
-    except ImportError as exc:
-        print(f"held_out_supervised: {exc}; install the bench extra: pip install -e '.[bench]'",
-              file=sys.stderr)
+    if missing_extra("held_out_supervised", "mir_eval", "sklearn", extra="bench"):
         return 2
     cases = [case for rate in (args.rates or [None]) for case in train_cases(folder, rate)]
     if args.rendered:
