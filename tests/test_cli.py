@@ -784,7 +784,8 @@ def test_hop_alone_keeps_the_frame_that_follows_each_input(tmp_path):
         assert {item["n_fft"] for item in files} == {768, 1536}
     result = run("separate", low, "--sources", "2", "--hop", "500", "-o", tmp_path / "bad",
                  *FAST)
-    assert_one_line_error(result, "--hop 500", "low.wav", "n_fft 768", exit_code=1)
+    assert_one_line_error(result, "--hop 500", "low.wav", "n_fft 768", "384 or less",
+                          exit_code=1)
     assert not (tmp_path / "bad").exists()
 
 

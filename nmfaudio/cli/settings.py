@@ -100,7 +100,8 @@ class ModelSettings:
         if self.hop > n_fft // 2:
             raise CLIError(f"--hop {self.hop} is more than half of the frame chosen for "
                            f"'{label or path}' (n_fft {n_fft} at {rate} Hz); use --hop "
-                           f"{max(n_fft // 4, 1)} or less, or give --n-fft too")
+                           f"{n_fft // 2} or less ({max(n_fft // 4, 1)} is usual), or give "
+                           "--n-fft too")
         return dataclasses.replace(self, stft=STFTConfig(n_fft=n_fft, hop_length=self.hop),
                                    hop=None)
 
