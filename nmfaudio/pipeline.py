@@ -50,8 +50,8 @@ from .convolutive import NMFDResult, convolutive_model
 from .drums import (drum_kit_masks, explains_as_well, fit_drum_kit, may_be_drum_kit,
                     percussive_energy, rank_one_divergence)
 from .grouping import check_weight, cluster_components, component_balance
-from .harmonic import (MIN_CLASS_SHARE, fused_masks, harmonic_percussive_grouping, percussive_mask,
-                       register_grouping, share_statistics)
+from .harmonic import (fused_masks, harmonic_percussive_grouping, percussive_class_is_carried,
+                       percussive_mask, register_grouping, share_statistics)
 from .spatial import distinct_directions, fit_directions, spatial_masks
 from .masks import (_check_power, component_models, groups_from_labels, masks_from_models,
                     powered_ratios, share)
@@ -824,13 +824,15 @@ def fallback_groups(result: NMFResult, settings: SeparationSettings,
     """(groups, gains or None, grouping name) where neither a drum kit, the spatial model
     nor the harmonic/percussive split applies. Where that split was tried
     (``statistics``, :func:`nmfaudio.harmonic.share_statistics`, given) and declined
-    because the mixture is mostly harmonic, pitched instruments are told apart by
-    register (:func:`nmfaudio.harmonic.register_grouping`). Otherwise (dictionaries,
+    because the mixture is mostly harmonic (the percussive class too small, or carried
+    by no component of its own: :func:`nmfaudio.harmonic.percussive_class_is_carried`),
+    pitched instruments are told apart by register
+    (:func:`nmfaudio.harmonic.register_grouping`). Otherwise (dictionaries,
     stereo "gains", ``grouping="timbre"``, a mostly percussive mixture that is no drum
     kit, or no S-way register split): :func:`groups_and_gains`. (Drum loops without
     the drum kit, 44.1 kHz: register 4.67 dB mean median against the timbre
     clustering's 6.59.)"""
-    if statistics is not None and statistics[1].sum() < MIN_CLASS_SHARE * statistics[0].sum():
+    if statistics is not None and not percussive_class_is_carried(statistics):
         labels = register_grouping(result.templates, statistics[0], settings.n_sources,
                                    sample_rate=sample_rate, n_fft=settings.stft.n_fft)
         if labels is not None:

@@ -6,9 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 from nmfaudio import separate
 from nmfaudio.errors import ParameterError
-from nmfaudio.harmonic import (CONTEXT, HarmonicPercussive, fused_masks,
-                               harmonic_percussive_grouping, percussive_mask,
-                               percussive_mask_of_frames, share_statistics)
+from nmfaudio.harmonic import (CONTEXT, MIN_CARRIED_SHARE, HarmonicPercussive, fused_masks,
+                               harmonic_percussive_grouping, percussive_class_is_carried,
+                               percussive_mask, percussive_mask_of_frames, share_statistics)
 from nmfaudio.pipeline import separation_settings
 
 RATE = 8000
@@ -100,6 +100,28 @@ def test_mixture_of_one_kind_is_not_split(share):
     whole = np.array([4.0, 3.0, 2.0, 1.0])
     assert _grouping(np.stack([whole, whole * share]), 2) is None
     assert _grouping(np.zeros((2, 4)), 2) is None  # silence
+
+
+@pytest.mark.parametrize("carrier", [0.0, 0.5 * MIN_CARRIED_SHARE, 0.99 * MIN_CARRIED_SHARE])
+def test_percussive_share_no_component_carries_is_not_split(carrier):
+    """A third of V "percussive" but spread over harmonic components (a bow's noise,
+    each component 0.3 percussive), with at most one small component mostly percussive
+    under MIN_CARRIED_SHARE of V: no split, and the fallback sees a harmonic mixture.
+    A little more in that component carries the class, and the split is made."""
+    shares = np.array([0.3, 0.3, 0.3, 0.3, 0.9])
+
+    def statistics(carried):  # K = 5: four harmonic components and one percussive
+        whole = np.append(np.array([4.0, 3.0, 2.0, 1.0]) * (1 - carried), 10 * carried)
+        return np.stack([whole, whole * shares])
+
+    stats = statistics(carrier)
+    assert stats[1].sum() >= 0.25 * stats[0].sum()  # enough percussive energy
+    assert not percussive_class_is_carried(stats)
+    assert _grouping(stats, 2, K=5) is None
+    stats = statistics(1.01 * MIN_CARRIED_SHARE)
+    assert percussive_class_is_carried(stats)
+    hp = _grouping(stats, 2, K=5)
+    assert hp is not None and hp.labels[-1] != hp.labels[0]
 
 
 def test_grouping_rejects_bad_source_counts():
