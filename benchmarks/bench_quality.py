@@ -173,18 +173,27 @@ def scores(ev) -> dict:
 # one task
 
 
-def run_task(folder: Path, *, blind: bool = True) -> dict:
-    from nmfaudio import STFTConfig, learn_dictionary, load, separate
-    from nmfaudio.metrics import evaluate, match_sources
+def load_task(folder: Path) -> tuple:
+    """``(meta, names, mixture, references)`` of a task folder: its task.json, its
+    source names, the mixture (Audio) and the stems, shape=(S, C, N)."""
+    from nmfaudio import load
 
     meta = json.loads((folder / "task.json").read_text())
     names = list(meta["sources"])
-    config = STFTConfig(n_fft=meta["stft"]["n_fft"], hop_length=meta["stft"]["hop"])
     mixture = load(folder / "mixture.wav")
-    references = np.stack([load(folder / "sources" / f"{n}.wav").samples for n in names])  # (S, C, N)
+    references = np.stack([load(folder / "sources" / f"{n}.wav").samples for n in names])
     if references.shape[1:] != mixture.samples.shape:
         raise RuntimeError(f"{folder.name}: stems {references.shape} do not fit the mixture "
                            f"{mixture.samples.shape}")
+    return meta, names, mixture, references
+
+
+def run_task(folder: Path, *, blind: bool = True) -> dict:
+    from nmfaudio import STFTConfig, learn_dictionary, separate
+    from nmfaudio.metrics import evaluate, match_sources
+
+    meta, names, mixture, references = load_task(folder)
+    config = STFTConfig(n_fft=meta["stft"]["n_fft"], hop_length=meta["stft"]["hop"])
     n_channels = mixture.n_channels
     out: dict = {
         "task": folder.name,

@@ -30,7 +30,6 @@ when it is missing or mir_eval is not installed. Nothing is written.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -40,8 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TASKS = ("drums_808", "drums_funky")
-#: The blind fit's stopping rule (nmfaudio.pipeline: DEFAULT_N_ITER, DEFAULT_TOL_UNSUPERVISED).
-N_ITER, TOL = 300, 1e-3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,19 +51,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def rows_for(folder: Path, task: str, n_fft, hop) -> list:
     """[(row name, SDR per drum or None, note)] for one task."""
+    from bench_quality import load_task
     from blind_peers import score_best_permutation
 
-    from nmfaudio import audio as audio_io
     from nmfaudio import separate
     from nmfaudio.convolutive import nmfd
     from nmfaudio.drums import drum_kit_masks, template_frames
-    from nmfaudio.pipeline import blind_stft
+    from nmfaudio.pipeline import (DEFAULT_MASK_POWER, DEFAULT_N_ITER, DEFAULT_TOL,
+                                   DEFAULT_TOL_UNSUPERVISED, blind_stft)
     from nmfaudio.spectral import STFTConfig, istft, spectrogram, stft
 
-    names = json.loads((folder / task / "task.json").read_text())["sources"]
-    mixture = audio_io.load(folder / task / "mixture.wav")
-    references = np.stack([audio_io.load(folder / task / "sources" / f"{n}.wav").samples
-                           for n in names])
+    _, names, mixture, references = load_task(folder / task)
     rate, length = mixture.sample_rate, mixture.n_samples
     config = (blind_stft(rate, length) if n_fft is None
               else STFTConfig(n_fft=n_fft, hop_length=hop or max(n_fft // 4, 1)))
@@ -78,14 +73,15 @@ def rows_for(folder: Path, task: str, n_fft, hop) -> list:
     X = stft(mixture.samples, config)
     V = spectrogram(X)
     L = min(template_frames(rate, config.hop_length), V.shape[1])
-    own = np.concatenate([nmfd(spectrogram(stft(r, config)), 1, L, n_iter=N_ITER, tol=1e-5,
-                               seed=0).templates for r in references], axis=1)
+    # each stem's own template, fitted as closely as a dictionary is (the supervised tol)
+    own = np.concatenate([nmfd(spectrogram(stft(r, config)), 1, L, n_iter=DEFAULT_N_ITER,
+                               tol=DEFAULT_TOL, seed=0).templates for r in references], axis=1)
 
     def kit_sources(fixed: bool) -> np.ndarray:
-        fit = nmfd(V, len(names), L, templates=own, fixed_templates=fixed, n_iter=N_ITER,
-                   tol=TOL, seed=0)
+        fit = nmfd(V, len(names), L, templates=own, fixed_templates=fixed,
+                   n_iter=DEFAULT_N_ITER, tol=DEFAULT_TOL_UNSUPERVISED, seed=0)
         masks = drum_kit_masks(fit.templates, lambda a, b: fit.activations[:, a:b], 0,
-                               V.shape[1], power=2.0)
+                               V.shape[1], power=DEFAULT_MASK_POWER)
         return istft(masks[:, None] * X[None], config, length=length)
 
     rows.append(("own templates, fixed", score_best_permutation(kit_sources(True), references), ""))
