@@ -87,15 +87,10 @@ class ModelSettings:
         """
         if self.hop is None or self.stft is not None or self.supervised:
             return self
-        try:
-            info = sf.info(path)
-            rate, n_samples = int(info.samplerate), int(info.frames)
-        except Exception:  # noqa: BLE001  (not a soundfile format: read it as separate will)
-            try:
-                recording = audio_io.load(path)
-            except NMFAudioError:
-                return self
-            rate, n_samples = recording.sample_rate, recording.n_samples
+        read = _rate_and_length(path)
+        if read is None:
+            return self
+        rate, n_samples = read
         n_fft = blind_stft(rate, n_samples).n_fft
         if self.hop > n_fft // 2:
             raise CLIError(f"--hop {self.hop} is more than half of the frame chosen for "
@@ -256,15 +251,27 @@ def learning_stft(training, n_fft, hop, sample_rate) -> Optional[STFTConfig]:
         return _stft_option(n_fft, hop)
     rate = sample_rate
     if rate is None:
-        try:
-            rate = sf.info(training[0]).samplerate
-        except Exception:  # noqa: BLE001  (not a soundfile format: read it as learn will)
-            try:
-                rate = audio_io.load(training[0]).sample_rate
-            except NMFAudioError:
-                return None  # learn_dictionary reads it again and says what is wrong
+        read = _rate_and_length(training[0])
+        if read is None:
+            return None  # learn_dictionary reads it again and says what is wrong
+        rate = read[0]
     n_fft = dictionary_stft(rate).n_fft
     return _stft_option(n_fft, hop, f"the default n_fft {n_fft} (about 200 ms at {rate} Hz)")
+
+
+def _rate_and_length(path) -> Optional[tuple]:
+    """``(sample rate, samples)`` of an audio file from its header, else by decoding it
+    as the library will (a format soundfile cannot read); None when neither can, for
+    the library to read it again and say what is wrong with it."""
+    try:
+        info = sf.info(path)
+        return int(info.samplerate), int(info.frames)
+    except Exception:  # noqa: BLE001  (not a soundfile format: read it as the library will)
+        try:
+            recording = audio_io.load(path)
+        except NMFAudioError:
+            return None
+        return recording.sample_rate, recording.n_samples
 
 
 def _stft_option(n_fft: int, hop, n_fft_said: str = "") -> STFTConfig:
