@@ -60,6 +60,14 @@ MIXTURES = {
     "flute melody + drums": (("flute", "melody"), ("drums", "jazz")),
     "piano + bass + drums": (("piano", "chords"), ("bass", "bass"), ("drums", "power")),
     "sax + strings + bass": (("sax", "melody"), ("strings", "chords"), ("bass", "bass")),
+    # A band of three, a pitched pair over each drum kit: the shape of A_piano_bass_drums
+    # with other timbres (what a user's trio or band recording is likelier to be).
+    "epiano + bass + drums": (("epiano", "chords"), ("bass", "bass"), ("drums", "standard")),
+    "guitar + bass + drums": (("guitar", "chords"), ("bass", "bass"), ("drums", "room")),
+    "organ + bass + drums": (("organ", "chords"), ("bass", "bass"), ("drums", "jazz")),
+    "trumpet + bass + drums": (("trumpet", "melody"), ("bass", "bass"), ("drums", "standard")),
+    "sax + piano + drums": (("sax", "melody"), ("piano", "chords"), ("drums", "brush")),
+    "flute + guitar + drums": (("flute", "melody"), ("guitar", "chords"), ("drums", "electronic")),
 }
 TICKS = 480  # per quarter note
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
