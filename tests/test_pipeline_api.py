@@ -150,7 +150,8 @@ def test_settings_hold_the_defaults_once(dictionaries):
     assert sup.l1_activations == DEFAULT_L1_SUPERVISED and sup.beta == dictionaries[0].beta
     assert sup.labels().tolist() == [0] * 8 + [1] * 8 + [2] * 2
     blind = separation_settings(n_sources=3)
-    assert not blind.supervised and blind.n_components == 16 and blind.stft == STFTConfig()
+    assert not blind.supervised and blind.n_components == 32 and blind.stft == STFTConfig()
+    assert separation_settings(n_sources=2).n_components == 16  # 16 more per source after two
     assert blind.beta == "kl" and blind.l1_activations == 0.0 and blind.sample_rate is None
 
 

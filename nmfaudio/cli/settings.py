@@ -131,7 +131,7 @@ class ModelSettings:
                        on_rate_mismatch=self.on_rate_mismatch)
         else:
             out.update(grouping=self.grouping,
-                       components=self.n_components or "auto: max(16, 4 * sources + 4)",
+                       components=self.n_components or "auto: max(16, 16 * (sources - 1))",
                        n_fft=self.stft.n_fft if self.stft else "auto: about 80 ms",
                        hop=(self.stft.hop_length if self.stft else
                             self.hop if self.hop is not None else "auto: n_fft / 4"))
@@ -150,7 +150,7 @@ def _model_options(function):
         click.option("-s", "--sources", type=click.IntRange(min=1), default=None,
                      help="Unsupervised: number of sources (default 2)."),
         click.option("-k", "--components", type=click.IntRange(min=1), default=None,
-                     help="Unsupervised: number of NMF components [default: max(16, 4 S + 4)]."),
+                     help="Unsupervised: number of NMF components [default: max(16, 16 (S - 1))]."),
         click.option("--grouping", type=click.Choice(GROUPINGS, case_sensitive=False),
                      default=GROUPINGS[0], show_default=True,
                      help="Unsupervised, one channel: how components become sources. auto: "
