@@ -4,7 +4,7 @@ in ../shared/audio, side by side with the peers of ``blind_peers.py``.
 Usage::
 
     python benchmarks/rendered_mixtures.py [--seeds 2] [--rate 22050] [--cache DIR]
-                                           [--markdown] [--verbose]
+                                           [--pans P ...] [--markdown] [--verbose]
 
 Needs the Debian packages ``fluidsynth`` and ``fluid-soundfont-gm`` (``apt-get install
 fluidsynth fluid-soundfont-gm``; the script says so and exits with status 2 without
@@ -178,6 +178,14 @@ def stems_of(cache: Path, parts, seed: int, rate: int) -> np.ndarray:
     return (0.05 * stems[:, None, :]).astype(np.float32)
 
 
+def panned(stems: np.ndarray, pans) -> np.ndarray:
+    """Mono stems, shape=(S, 1, N), panned to stereo by constant power: shape=(S, 2, N),
+    ``pans[s]`` from -1 (left) to 1 (right); each stem keeps its power."""
+    angles = (np.asarray(pans, dtype=np.float64) + 1.0) * (np.pi / 4)
+    gains = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (S, 2)
+    return (gains[:, :, None] * stems).astype(np.float32)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=2, help="songs per mixture")
@@ -186,16 +194,26 @@ def main(argv=None) -> int:
                         default=Path(tempfile.gettempdir()) / "nmfaudio-rendered-parts")
     parser.add_argument("--mixtures", nargs="+", default=None, metavar="NAME",
                         help=f"some of: {'; '.join(MIXTURES)}")
+    parser.add_argument("--pans", type=float, nargs="+", default=None, metavar="P",
+                        help="stereo: pan each part by constant power, -1 (left) to 1 "
+                             "(right), one value per part; only mixtures of that many parts")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="every mixture's SDRs")
     args = parser.parse_args(argv)
     if not has_fluidsynth():
         return 2
-    names = args.mixtures or list(MIXTURES)
+    names = args.mixtures or [n for n, parts in MIXTURES.items()
+                              if args.pans is None or len(parts) == len(args.pans)]
     unknown = [n for n in names if n not in MIXTURES]
     if unknown:
         print(f"rendered_mixtures: unknown mixture(s) {unknown}", file=sys.stderr)
         return 2
+    if args.pans is not None:
+        wrong = [n for n in names if len(MIXTURES[n]) != len(args.pans)]
+        if wrong or not all(-1 <= p <= 1 for p in args.pans) or not names:
+            print(f"rendered_mixtures: --pans needs one value from -1 to 1 per part of each "
+                  f"mixture; {len(args.pans)} given, mixtures {wrong or names}", file=sys.stderr)
+            return 2
     from blind_peers import METHODS, run_blind
 
     from nmfaudio.audio import Audio
@@ -207,6 +225,8 @@ def main(argv=None) -> int:
         per_seed = []
         for seed in range(args.seeds):
             references = stems_of(args.cache, MIXTURES[name], seed, args.rate)
+            if args.pans is not None:
+                references = panned(references, args.pans)
             results = run_blind(Audio(references.sum(axis=0), args.rate), references,
                                 log=lambda m: None)
             per_seed.append(results)
@@ -217,7 +237,9 @@ def main(argv=None) -> int:
         rows.append((name, per_seed))
     sep = " | " if args.markdown else "  "
     if args.markdown:
-        print(f"| mixture ({args.seeds} songs, {args.rate} Hz) | " + " | ".join(methods) + " |")
+        stereo = "" if args.pans is None else f", panned {' '.join(f'{p:g}' for p in args.pans)}"
+        print(f"| mixture ({args.seeds} songs, {args.rate} Hz{stereo}) | "
+              + " | ".join(methods) + " |")
         print("|---|" + "---:|" * len(methods))
     else:
         print(sep.join(["mixture"] + methods))
