@@ -745,6 +745,25 @@ def test_blind_summary_and_json_say_how_components_became_sources(tmp_path):
     assert item["grouping"] == "spatial"
 
 
+def test_channel_masks_shared_groups_stereo_as_one_channel(tmp_path, example_dicts):
+    """--channel-masks shared (for sources that share a direction) takes the one-channel
+    grouping, streamed and in memory, and says so; the sources still add up to the
+    mixture. 'spatial' with dictionaries is a usage error, one line."""
+    mixture = sf.read(str(STEREO_MIX), dtype="float64", always_2d=True)[0]
+    for extra in ([], ["--plot"]):  # streamed, and in memory for the figure
+        out = tmp_path / f"o{len(extra)}"
+        (item,) = ok_json("separate", STEREO_MIX, "--sources", "2", "--channel-masks",
+                          "shared", "-o", out, *extra, *FAST)["files"]
+        assert item["grouping"] in ("harmonic-percussive", "register", "timbre")
+        stems = [sf.read(str(p), dtype="float64", always_2d=True)[0]
+                 for p in (s["path"] for s in item["sources"])]
+        assert len(stems) == 2 and stems[0].shape == mixture.shape
+        assert np.abs(sum(stems) - mixture).max() < 4 / 32768  # 16-bit steps
+    result = run("separate", STEREO_MIX, "--dict", example_dicts["keys"], "--dict",
+                 example_dicts["drums"], "--channel-masks", "spatial", "-o", tmp_path / "d")
+    assert_one_line_error(result, "spatial", exit_code=2)
+
+
 def test_json_says_which_stft_ran_streamed_and_in_memory(tmp_path):
     """The blind default follows the rate and, for a clip shorter than its frame, the
     clip: --json gives the n_fft and hop that ran (50 ms at 44.1 kHz: 2048, not 3072)."""

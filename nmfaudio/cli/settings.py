@@ -14,7 +14,7 @@ import soundfile as sf
 from .. import audio as audio_io
 from ..dictionary import Dictionary, check_compatible, dictionary_stft, learn_dictionary
 from ..errors import DictionaryMismatchError, NMFAudioError, ParameterError
-from ..pipeline import (GROUPINGS, RATE_POLICIES, SeparationSettings, blind_stft,
+from ..pipeline import (CHANNEL_MASKS, GROUPINGS, RATE_POLICIES, SeparationSettings, blind_stft,
                         separation_settings)
 from ..spectral import STFTConfig
 from .core import BETA, CLIError
@@ -46,6 +46,7 @@ class ModelSettings:
     beta: object = None  # None: the dictionaries' beta, else kl (the library decides)
     n_iter: int = 300
     grouping: str = "auto"
+    channel_masks: str | None = None  # None: the library's (spatial blind, gains with dictionaries)
     l1: float | None = None
     mask_power: float = 2.0
     stft: STFTConfig | None = None
@@ -106,6 +107,8 @@ class ModelSettings:
               "n_threads": self.n_threads}
         if self.l1 is not None:
             kw["l1_activations"] = self.l1
+        if self.channel_masks is not None:
+            kw["channel_masks"] = self.channel_masks
         if self.supervised:
             kw.update(dictionaries=list(self.dictionaries), n_free=self.n_free)
         else:
@@ -123,6 +126,8 @@ class ModelSettings:
             "sparsity": self.l1,
             "mask_power": self.mask_power,
             "seed": self.seed,
+            "channel_masks": self.channel_masks or (
+                "auto: gains" if self.supervised else "auto: spatial"),
         }
         if self.supervised:
             first = self.dictionaries[0]
@@ -157,6 +162,14 @@ def _model_options(function):
                           "harmonic/percussive, a drum kit, or register, as the mixture asks; "
                           "register: by pitch register alone (pitched instruments that auto "
                           "splits into notes and attacks); timbre: clustering."),
+        click.option("--channel-masks", type=click.Choice(CHANNEL_MASKS, case_sensitive=False),
+                     default=None,
+                     help="Several channels: spatial (blind default) assigns each time-"
+                          "frequency bin by its direction and needs a direction per source; "
+                          "shared groups the channels' mean as one channel and applies one "
+                          "mask to every channel (use it when two sources share a direction, "
+                          "e.g. bass and drums both in the centre); gains (default with "
+                          "--dict) fits each source's gain in each channel."),
         click.option("--beta", type=BETA, default=None,
                      help="Divergence: kl, is (Itakura-Saito), euclidean, or a number "
                           "[default: the dictionaries' beta, else kl]."),
@@ -191,7 +204,9 @@ def _model_settings(params: dict) -> ModelSettings:
     grouping = params["grouping"].lower()
     common = {"beta": params["beta"], "n_iter": params["iterations"], "l1": params["sparsity"],
               "mask_power": params["mask_power"], "seed": params["seed"],
-              "on_rate_mismatch": params["on_rate_mismatch"].lower()}
+              "on_rate_mismatch": params["on_rate_mismatch"].lower(),
+              "channel_masks": (params["channel_masks"].lower()
+                                if params["channel_masks"] is not None else None)}
     if dict_paths:
         if params["sources"] is not None:
             raise click.UsageError("--sources is for unsupervised separation; with --dict the "
