@@ -8,7 +8,6 @@ import signal
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
