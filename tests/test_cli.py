@@ -761,7 +761,11 @@ def test_channel_masks_shared_groups_stereo_as_one_channel(tmp_path, example_dic
         assert np.abs(sum(stems) - mixture).max() < 4 / 32768  # 16-bit steps
     result = run("separate", STEREO_MIX, "--dict", example_dicts["keys"], "--dict",
                  example_dicts["drums"], "--channel-masks", "spatial", "-o", tmp_path / "d")
-    assert_one_line_error(result, "spatial", exit_code=2)
+    assert_one_line_error(result, "--channel-masks spatial", "--dict", exit_code=2)
+    # the demo separates with dictionaries too: refused before it learns them
+    result = run("demo", "--channel-masks", "spatial", "-o", tmp_path / "e", *FAST)
+    assert_one_line_error(result, "--channel-masks spatial", "--sources", exit_code=2)
+    assert not (tmp_path / "e").exists()
 
 
 def test_json_says_which_stft_ran_streamed_and_in_memory(tmp_path):

@@ -169,7 +169,8 @@ def _model_options(function):
                           "shared groups the channels' mean as one channel and applies one "
                           "mask to every channel (use it when two sources share a direction, "
                           "e.g. bass and drums both in the centre); gains (default with "
-                          "--dict) fits each source's gain in each channel."),
+                          "dictionaries: --dict, or the demo without --sources) fits each "
+                          "source's gain in each channel."),
         click.option("--beta", type=BETA, default=None,
                      help="Divergence: kl, is (Itakura-Saito), euclidean, or a number "
                           "[default: the dictionaries' beta, else kl]."),
@@ -217,6 +218,7 @@ def _model_settings(params: dict) -> ModelSettings:
         if grouping != GROUPINGS[0]:
             raise click.UsageError("--grouping is for unsupervised separation; with --dict the "
                                    "dictionaries say which source each component is")
+        _check_supervised_channel_masks(common["channel_masks"], "with --dict")
         dictionaries = tuple(Dictionary.load(path) for path in dict_paths)
         check_compatible(dictionaries)
         first = dictionaries[0]
@@ -245,6 +247,14 @@ def _model_settings(params: dict) -> ModelSettings:
     return _checked(ModelSettings(n_sources=n_sources, n_components=params["components"],
                                   stft=config, hop=hop if n_fft is None else None,
                                   grouping=grouping, **common))
+
+
+def _check_supervised_channel_masks(channel_masks: Optional[str], where: str) -> None:
+    """--channel-masks spatial needs a blind separation: a usage error (in the CLI's
+    words) before any work, where dictionaries will be used."""
+    if channel_masks == "spatial":
+        raise click.UsageError(f"--channel-masks spatial is for blind separation; {where} "
+                               "use gains (the default there) or shared")
 
 
 def _checked(model: ModelSettings) -> ModelSettings:
@@ -319,6 +329,9 @@ def _packaged_file(stack: ExitStack, parts: tuple) -> str:
 def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: bool) -> ModelSettings:
     """The demo learns a dictionary per instrument from the training clips shipped with
     nmfaudio (other notes and another groove than the mixture's), then separates with them."""
+    _check_supervised_channel_masks(model.channel_masks,
+                                    "the demo separates with dictionaries (give --sources for "
+                                    "a blind one), so")
     dictionaries = []
     for name in DEMO_SOURCES:
         path = _packaged_file(stack, ("data", f"train_{name}.wav"))
