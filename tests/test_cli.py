@@ -338,6 +338,19 @@ def test_plot_command_writes_only_the_figure(tmp_path, example_dicts):
     assert_one_line_error(again, str(out), "--overwrite", exit_code=1)
 
 
+def test_plot_of_the_example_follows_demo_in_what_is_blind(tmp_path):
+    """Without a mixture, plot separates the example as demo does: --grouping (like
+    --sources) asks for a blind separation, not the example's dictionaries."""
+    for command, target in (("plot", tmp_path / "fig.png"), ("demo", tmp_path / "demo")):
+        summary = ok_json(command, "--grouping", "register", "-o", target, *FAST)
+        if command == "plot":
+            assert summary["sources"] == ["source1", "source2"], summary
+        else:
+            (item,) = summary["files"]
+            assert item["grouping"] == "register"
+            check_sources(item, EXAMPLE_MIX, ["source1", "source2"], tolerance=0.0)
+
+
 def test_batch_one_bad_file_the_rest_still_written(tmp_path):
     inputs = tmp_path / "in"
     a = copy(EXAMPLE_MIX, inputs / "a.wav")

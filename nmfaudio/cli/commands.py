@@ -28,7 +28,8 @@ from . import signals
 from .progress import Progress
 from .separation import FileJob, separate_file
 from .settings import (DEFAULT_DICT_COMPONENTS, DEFAULT_OUT, DEMO_SOURCES, learning_stft,
-                       _demo_model, _example_mixture, _model_options, _model_settings)
+                       _demo_model, _demo_uses_dictionaries, _example_mixture, _model_options,
+                       _model_settings)
 
 #: Audio files ``evaluate`` looks for in its folders.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -120,8 +121,7 @@ def _separate_main(inputs, params: dict) -> None:
     with ExitStack() as stack:
         is_demo = not inputs
         paths = list(inputs) if inputs else [_example_mixture(stack)]
-        blind = params["sources"] or params["components"] or params["grouping"] != "auto"
-        if is_demo and not (params["dict_paths"] or blind):
+        if is_demo and _demo_uses_dictionaries(params):
             model = _demo_model(stack, model, params, verbose)
         jobs = []
         out_dir = Path(params["out_dir"])
@@ -519,7 +519,7 @@ def plot(mixture, out_path, dpi, linear_frequency, overwrite, as_json, quiet, **
 
     with ExitStack() as stack:
         path = mixture if mixture is not None else _example_mixture(stack)
-        if mixture is None and not (params["dict_paths"] or params["sources"] or params["components"]):
+        if mixture is None and _demo_uses_dictionaries(params):
             model = _demo_model(stack, model, params, verbose=not (quiet or as_json))
         model = model.for_input(path)
         if out_path is None:

@@ -326,6 +326,14 @@ def _packaged_file(stack: ExitStack, parts: tuple) -> str:
     return str(stack.enter_context(resources.as_file(resource)))
 
 
+def _demo_uses_dictionaries(params: dict) -> bool:
+    """Without a mixture, ``demo`` and ``plot`` learn the example's dictionaries unless
+    an option asks for something else: ``--dict``, or a blind one (``--sources``,
+    ``--components``, a ``--grouping`` other than auto)."""
+    blind = params["sources"] or params["components"] or params["grouping"].lower() != "auto"
+    return not (params["dict_paths"] or blind)
+
+
 def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: bool) -> ModelSettings:
     """The demo learns a dictionary per instrument from the training clips shipped with
     nmfaudio (other notes and another groove than the mixture's), then separates with them."""
