@@ -1,7 +1,7 @@
 """nmfaudio: audio source separation with nonnegative matrix factorization."""
 
-from .errors import (AudioFileError, DictionaryMismatchError, MissingDependencyError, NMFAudioError,
-                     ParameterError)
+from .errors import (AudioFileError, DictionaryMismatchError, InsufficientMemoryError,
+                     MissingDependencyError, NMFAudioError, ParameterError)
 from .factorization import NMFResult, beta_divergence, nmf
 from .convolutive import NMFDResult, nmfd
 from .online import OnlineNMF
@@ -49,5 +49,6 @@ __all__ = [
     "AudioFileError",
     "DictionaryMismatchError",
     "MissingDependencyError",
+    "InsufficientMemoryError",
     "__version__",
 ]

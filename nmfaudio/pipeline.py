@@ -1,6 +1,6 @@
 """The separation pipeline: a mixture in, one signal per source out.
 
-The one place that knows the whole flow (see DESIGN.md)::
+The one place that knows the whole flow (see the project's design notes, docs/ARCHITECTURE.md)::
 
     audio (C, N) --stft--> X (C, F, T) --mean_c |X|^p--> V (F, T) --nmf--> W (F, K), H (K, T)
       --groups--> masks (S, C, F, T), sum_s M_s = 1 --M_s * X--> source STFTs (S, C, F, T)

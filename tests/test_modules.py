@@ -37,3 +37,12 @@ def test_pydoc_locates_module_members():
     assert pydoc.locate("nmfaudio.factorization.beta_divergence") is nmfaudio.beta_divergence
     assert pydoc.locate("nmfaudio.pipeline.separate") is nmfaudio.separate
     assert pydoc.locate("nmfaudio.metrics.evaluate") is nmfaudio.evaluate
+
+
+def test_every_error_class_is_exported_at_the_top():
+    """The README lists the errors a caller may catch as ``nmfaudio.<Name>``."""
+    import nmfaudio.errors as errors
+
+    for name in errors.__all__:
+        assert getattr(nmfaudio, name) is getattr(errors, name), name
+        assert name in nmfaudio.__all__, name

@@ -40,7 +40,15 @@ def test_readme_research_example_runs(tmp_path, monkeypatch, capsys):
     assert sep.source_stfts.shape == (2,) + X.shape == sep.applied_masks.shape
     error = np.linalg.norm(sep.source_stfts.sum(axis=0) - X) / np.linalg.norm(X)
     assert error < 1e-5
-    assert names["signals"].shape == (2, 1, len(names["y"]))
+    assert names["signals"].shape == (2,) + names["y"].shape == (2, 1, 132300)
     assert names["W"].shape == (X.shape[1], 16) and names["H"].shape == (16, X.shape[2])
     assert isinstance(names["fig"], Figure) and len(names["fig"].axes) == 2  # panel + bar
     assert "(2, 1, 1025, 259) (2, 1, 1025, 259)" in capsys.readouterr().out
+
+    # the same lines with a stereo file: soundfile's (N, C) becomes channels first
+    stereo = research[0].replace("example/mixture.wav", "stereo/mixture.wav")
+    assert stereo != research[0]
+    names = {}
+    exec(compile(stereo, "README.md", "exec"), names)
+    X, signals = names["X"], names["signals"]
+    assert X.shape[0] == 2 and signals.shape == (2, 2, names["y"].shape[-1])

@@ -85,7 +85,8 @@ def separate_command(inputs, **params) -> None:
 
     With no MIX.wav, like `nmfaudio demo`: learns keys and drums dictionaries from
     training clips shipped with nmfaudio and separates the example mixture (keys +
-    drums) with them into OUTDIR/example/ (with --sources or --components: unsupervised).
+    drums) with them into OUTDIR/example/ (with --sources, --components or --grouping:
+    unsupervised).
 
     The sources have the mixture's sample rate, channels and length, and add up to it.
     With --overwrite, the outputs of an earlier nmfaudio run in OUTDIR/<stem>/ that
@@ -508,8 +509,9 @@ def plot(mixture, out_path, dpi, linear_frequency, overwrite, as_json, quiet, **
     """Draw a separation (spectrogram, templates W, activations H, sources) without
     writing audio.
 
-    Takes the options of `separate`; with no MIX.wav, plots the example mixture as
-    `nmfaudio demo` separates it.
+    Takes the separation options of `separate` (--dict, --sources, --n-fft, ...; not
+    its output options); with no MIX.wav, plots the example mixture as `nmfaudio demo`
+    separates it.
     """
     start = time.perf_counter()
     model = _model_settings(params)

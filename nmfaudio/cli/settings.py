@@ -169,7 +169,8 @@ def _model_options(function):
                           "shared groups the channels' mean as one channel and applies one "
                           "mask to every channel (use it when two sources share a direction, "
                           "e.g. bass and drums both in the centre); gains (default with "
-                          "dictionaries: --dict, or the demo without --sources) fits each "
+                          "dictionaries: --dict, or the demo without --sources, --components "
+                          "or --grouping) fits each "
                           "source's gain in each channel."),
         click.option("--beta", type=BETA, default=None,
                      help="Divergence: kl, is (Itakura-Saito), euclidean, or a number "
@@ -338,8 +339,8 @@ def _demo_model(stack: ExitStack, model: ModelSettings, params: dict, verbose: b
     """The demo learns a dictionary per instrument from the training clips shipped with
     nmfaudio (other notes and another groove than the mixture's), then separates with them."""
     _check_supervised_channel_masks(model.channel_masks,
-                                    "the demo separates with dictionaries (give --sources for "
-                                    "a blind one), so")
+                                    "the demo separates with dictionaries (give --sources, "
+                                    "--components or --grouping for a blind one), so")
     dictionaries = []
     for name in DEMO_SOURCES:
         path = _packaged_file(stack, ("data", f"train_{name}.wav"))
