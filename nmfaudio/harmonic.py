@@ -19,8 +19,8 @@ Model
    (:func:`share_statistics`). Components are thereby shared *softly* between a
    harmonic class (weight ``1 - p_k``) and a percussive class (weight ``p_k``).
 3. With S > 2, the group holding the most energy (the one a fair share per source
-   says holds more than one source) is split in two by register (log2 of each
-   template's spectral centroid), at the threshold of least energy-weighted
+   says holds more than one source) is split in two by register (each template's mean
+   log2 frequency: pitch is heard on a log scale), at the threshold of least energy-weighted
    within-group variance over the components that lie mostly in it (1-D 2-means,
    exact); repeated until there are S sources.
 4. Masks: the Wiener-like masks of the soft source models ``W diag(g_s) H``, averaged
@@ -284,11 +284,22 @@ def _split_largest(groups, register, whole):
 
 
 def _registers(W: np.ndarray, sample_rate: int, n_fft: int) -> tuple:
-    """(each template's sum, each bin's frequency, each template's register: log2 of
-    its spectral centroid, + 20 Hz so that an all-DC template stays finite)."""
+    """(each template's sum, each bin's frequency, each template's register).
+
+    The register is the mean of ``log2(f + 20 Hz)`` weighted by the template (the
+    log-frequency centroid; the 20 Hz keep the DC bin finite), not the log of its
+    spectral centroid: pitch is heard on a log scale, and a linear centroid follows a
+    template's upper partials, so a bass note rich in them sat above a chord tone with
+    few (its register was "higher"), and the harmonic class of chords + bass + drums was
+    cut between the chords' low and high templates instead of at the bass. Measured
+    when it changed (2026-11-29): the 14 General MIDI songs with drums of
+    ``benchmarks/rendered_mixtures.py`` and A; README, Quality."""
     column = W.sum(axis=0)
     freqs = np.arange(W.shape[0]) * (sample_rate / n_fft)
-    register = np.log2((freqs @ W) / np.maximum(column, np.finfo(np.float64).tiny) + 20.0)
+    tiny = np.finfo(np.float64).tiny
+    # an all-zero template gets the register of DC, as a template of DC alone would
+    register = np.where(column > 0, (np.log2(freqs + 20.0) @ W) / np.maximum(column, tiny),
+                        np.log2(20.0))
     return column, freqs, register
 
 

@@ -246,6 +246,34 @@ def test_register_grouping_splits_by_centroid_and_says_when_it_cannot():
         register_grouping(W, np.ones(4), 5, sample_rate=RATE, n_fft=n_fft)
 
 
+def test_register_is_heard_on_a_log_scale_a_bright_bass_sits_under_the_chords():
+    """A bass note whose partials fall off as 1/k (its linear spectral centroid about
+    nine times its fundamental) lies below chord tones of three partials: the register
+    is the log-frequency centroid, and the split puts the basses together."""
+    from nmfaudio.harmonic import register_grouping
+
+    n_fft = 4096
+    freqs = np.arange(n_fft // 2 + 1) * RATE / n_fft
+
+    def tone(f0, n_partials):
+        w = np.zeros_like(freqs)
+        for k in range(1, n_partials + 1):
+            if k * f0 < RATE / 2:
+                w[np.argmin(np.abs(freqs - k * f0))] += 1.0 / k
+        return w
+
+    basses = [tone(f0, 40) for f0 in (41.2, 49.0, 55.0)]  # E1, G1, A1
+    chords = [tone(f0, 3) for f0 in (261.6, 329.6, 392.0)]  # C4, E4, G4
+    W = np.stack(basses + chords, axis=1)
+    linear = (freqs @ W) / W.sum(axis=0)
+    assert linear[:3].max() > linear[3:].min()  # by the linear centroid they interleave
+    labels = register_grouping(W, np.ones(6), 2, sample_rate=RATE, n_fft=n_fft)
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    silent = np.zeros((len(freqs), 1))  # an empty template keeps a finite register
+    assert register_grouping(np.hstack([W, silent]), np.r_[np.ones(6), 0.0], 2,
+                             sample_rate=RATE, n_fft=n_fft).tolist()[:6] == [0, 0, 0, 1, 1, 1]
+
+
 def test_clicks_alone_are_a_drum_kit():
     """Mostly percussive: nmfaudio.drums, not the harmonic/percussive split."""
     sep = separate(tone_and_clicks(tone=False) + 1e-3 * tone_and_clicks(clicks=False),
