@@ -80,6 +80,14 @@ def ours(mixture, n_sources: int, config):
     return separate(mixture, n_sources=n_sources).sources
 
 
+def ours_shared_masks(mixture, n_sources: int, config):
+    """Ours with one mask for every channel (``channel_masks="shared"``, the CLI's
+    ``--channel-masks shared``): the stereo mix grouped as one channel."""
+    from nmfaudio import separate
+
+    return separate(mixture, n_sources=n_sources, channel_masks="shared").sources
+
+
 def librosa_hpss(mixture, n_sources: int, config):
     if n_sources != 2:
         return None
@@ -160,15 +168,15 @@ METHODS = {
 }
 
 
-def run_blind(mixture, references: np.ndarray, log=print) -> dict:
-    """Every blind method on one mixture: {name: {"sdr": [...], "seconds": t} or
-    {"skipped": reason}}."""
+def run_blind(mixture, references: np.ndarray, log=print, methods=None) -> dict:
+    """Every blind method (``methods``, default :data:`METHODS`) on one mixture:
+    {name: {"sdr": [...], "seconds": t} or {"skipped": reason}}."""
     from nmfaudio.pipeline import blind_stft
 
     config = blind_stft(mixture.sample_rate, mixture.n_samples)  # ours when not told
     S = references.shape[0]
     out = {}
-    for name, method in METHODS.items():
+    for name, method in (METHODS if methods is None else methods).items():
         log(f"  blind: {name}")
         t0 = time.perf_counter()
         try:

@@ -23,6 +23,10 @@ What it does
    stems, each at the same RMS, resampled (soxr, as nmfaudio resamples) to ``--rate``.
 3. Separates each mixture into its number of stems with every method and scores it like
    ``bench_quality.py``'s blind table (BSS Eval v3 SDR, best permutation by mean SDR).
+   With ``--pans`` the stems are panned to stereo, scored with ``bss_eval_images``, and
+   ours runs twice: with its defaults (spatial masks, where the fitted directions are
+   distinct) and with ``channel_masks="shared"`` (one mask for both channels, the CLI's
+   ``--channel-masks shared``), the column "nmfaudio (shared masks)".
 
 The mixtures cover what the shared tasks do not: two pitched instruments without drums
 (the case the harmonic/percussive split cannot help with), pitched instruments other
@@ -196,7 +200,8 @@ def main(argv=None) -> int:
                         help=f"some of: {'; '.join(MIXTURES)}")
     parser.add_argument("--pans", type=float, nargs="+", default=None, metavar="P",
                         help="stereo: pan each part by constant power, -1 (left) to 1 "
-                             "(right), one value per part; only mixtures of that many parts")
+                             "(right), one value per part; only mixtures of that many parts. "
+                             "Adds a column: ours with channel_masks='shared'")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="every mixture's SDRs")
     args = parser.parse_args(argv)
@@ -214,12 +219,17 @@ def main(argv=None) -> int:
             print(f"rendered_mixtures: --pans needs one value from -1 to 1 per part of each "
                   f"mixture; {len(args.pans)} given, mixtures {wrong or names}", file=sys.stderr)
             return 2
-    from blind_peers import METHODS, run_blind
+    from blind_peers import METHODS, ours_shared_masks, run_blind
 
     from nmfaudio.audio import Audio
 
     args.cache.mkdir(parents=True, exist_ok=True)
-    methods = list(METHODS)
+    contenders = dict(METHODS)
+    if args.pans is not None:  # stereo: also ours grouped as one channel
+        contenders = {**{k: v for k, v in contenders.items() if k == "nmfaudio (defaults)"},
+                      "nmfaudio (shared masks)": ours_shared_masks,
+                      **{k: v for k, v in contenders.items() if k != "nmfaudio (defaults)"}}
+    methods = list(contenders)
     rows = []
     for name in names:
         per_seed = []
@@ -228,7 +238,7 @@ def main(argv=None) -> int:
             if args.pans is not None:
                 references = panned(references, args.pans)
             results = run_blind(Audio(references.sum(axis=0), args.rate), references,
-                                log=lambda m: None)
+                                log=lambda m: None, methods=contenders)
             per_seed.append(results)
             if args.verbose:
                 print(f"{name} seed {seed}: " + "; ".join(

@@ -843,8 +843,8 @@ def fallback_groups(result: NMFResult, settings: SeparationSettings,
     (:func:`nmfaudio.harmonic.register_grouping`). Otherwise (dictionaries,
     stereo "gains", ``grouping="timbre"``, a mostly percussive mixture that is no drum
     kit, or no S-way register split): :func:`groups_and_gains`. (Drum loops without
-    the drum kit, 44.1 kHz: register 4.67 dB mean median against the timbre
-    clustering's 6.59.)"""
+    the drum kit, 44.1 kHz, before the log-frequency register: register 4.67 dB mean
+    median against the timbre clustering's 6.59.)"""
     if statistics is not None and not percussive_class_is_carried(statistics):
         labels = register_grouping(result.templates, statistics[0], settings.n_sources,
                                    sample_rate=sample_rate, n_fft=settings.stft.n_fft)
