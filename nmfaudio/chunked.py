@@ -324,12 +324,12 @@ def _fit(first: "_Pass1", settings: SeparationSettings, seed, nmf_args: dict):
 def _register_sums(source, settings, ranges, result, activations, model) -> Optional[np.ndarray]:
     """With ``grouping="register"`` (:func:`nmfaudio.pipeline.uses_register`; ``model``:
     the spatial model or None): the components' share statistics with no percussive
-    class, summed over the recording in one pass, shape=(2, K) (the second row 0).
+    class, summed over the recording in one pass, shape=(3, K) (the second row 0).
     Otherwise None."""
     if not uses_register(settings, source.n_channels, spatial=model is not None):
         return None
     W = result.templates
-    statistics = np.zeros((2, W.shape[1]))
+    statistics = np.zeros((3, W.shape[1]))
     for t0, t1 in ranges:
         V = _spectrogram_of(source, settings, t0, t1)
         statistics += share_statistics(W, activations(t0, t1), V, None)
@@ -340,13 +340,13 @@ def _harmonic_sums(source, settings, ranges, T, W, activations):
     """One pass over the chunks, each with the context its median filters need: the
     percussive energy (:func:`nmfaudio.drums.percussive_energy`, shape=(2,)) and the
     components' share statistics (:func:`nmfaudio.harmonic.share_statistics`,
-    shape=(2, K)), both summed over the recording.
+    shape=(3, K)), both summed over the recording.
 
     The STFT is read again rather than V kept from the first pass: the median filters
     (and numba's compiler, about 120 MB) would then run beside V, which took the peak of
     10 minutes of mono audio from about 294 to 385 MB.
     """
-    energy, statistics = np.zeros(2), np.zeros((2, W.shape[1]))
+    energy, statistics = np.zeros(2), np.zeros((3, W.shape[1]))
     for t0, t1 in ranges:
         V, percussive = percussive_mask_of_frames(
             lambda a, b: _spectrogram_of(source, settings, a, b), t0, t1, T)

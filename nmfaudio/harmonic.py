@@ -188,10 +188,14 @@ def percussive_mask_of_frames(spectrogram_of, start: int, stop: int,
 
 def share_statistics(W: np.ndarray, H: np.ndarray, V: np.ndarray,
                      percussive: Optional[np.ndarray]) -> np.ndarray:
-    """Each component's part of V, whole and percussive: sums over frames, shape=(2, K).
+    """Each component's part of V, whole and percussive, and its energy: sums over
+    frames, shape=(3, K).
 
-    ``[0, k] = sum_ft (w_k h_k / WH) V`` and ``[1, k]`` the same weighted by the
-    percussive mask. Sums over blocks of frames add up to those of the whole.
+    ``[0, k] = sum_ft (w_k h_k / WH) V``, ``[1, k]`` the same weighted by the
+    percussive mask, and ``[2, k] = sum_ft ((w_k h_k / WH) V)^2``, the energy of the
+    component's part (Parseval: what a source made of it holds, as SDR measures it; a
+    magnitude sum counts a low floor over many bins as much as a few loud ones). Sums
+    over blocks of frames add up to those of the whole.
 
     Parameters
     ----------
@@ -208,11 +212,14 @@ def share_statistics(W: np.ndarray, H: np.ndarray, V: np.ndarray,
     np.maximum(model, np.finfo(np.float32).tiny, out=model)
     ratio = np.divide(V, model, dtype=np.float32)
     whole = ((W.T @ ratio) * H).sum(axis=1, dtype=np.float64)
+    W32 = np.asarray(W, dtype=np.float32)
+    energy = ((np.square(W32).T @ np.square(ratio)) * np.square(np.asarray(H, dtype=np.float32))
+              ).sum(axis=1, dtype=np.float64)
     if percussive is None:
-        return np.stack([whole, np.zeros_like(whole)])
+        return np.stack([whole, np.zeros_like(whole), energy])
     ratio *= percussive
     perc = ((W.T @ ratio) * H).sum(axis=1, dtype=np.float64)
-    return np.stack([whole, perc])
+    return np.stack([whole, perc, energy])
 
 
 def percussive_class_is_carried(statistics: np.ndarray) -> bool:
@@ -223,10 +230,10 @@ def percussive_class_is_carried(statistics: np.ndarray) -> bool:
 
     Parameters
     ----------
-    statistics : np.ndarray, shape=(2, K)
+    statistics : np.ndarray, shape=(3, K)
         :func:`share_statistics`, summed over every frame.
     """
-    whole, perc = np.asarray(statistics, dtype=np.float64)
+    whole, perc = np.asarray(statistics, dtype=np.float64)[:2]
     total = whole.sum()
     if not total > 0:
         return False
@@ -263,12 +270,18 @@ def _register_split(register: np.ndarray, weight: np.ndarray) -> float:
     return float(threshold)
 
 
-def _split_largest(groups, register, whole):
-    """Split by register the group with the most energy that can be split (the one a
-    fair share per source says holds more than one source): (index, low, high) with
-    energy on both sides, or None when no group has two components of distinct
-    register and nonzero energy."""
-    for j in np.argsort([-float(g @ whole) for g in groups], kind="stable"):
+def _split_largest(groups, register, whole, energy):
+    """Split by register the group with the most energy (``energy``, each component's,
+    weighted by its share in the group) that can be split (the one a fair share per
+    source says holds more than one source): (index, low, high) with a part of V on both
+    sides, or None when no group has two components of distinct register and nonzero
+    energy.
+
+    Energy, not the part of V: V sums magnitudes, and at 44.1 kHz cymbals spread over
+    the many high bins made the percussive class of chords + bass + drums "larger" than
+    the harmonic one, so the drums were split in two and the chords and the bass left
+    together (measured 2026-11-29; README, Quality)."""
+    for j in np.argsort([-float(g @ energy) for g in groups], kind="stable"):
         g = groups[j]
         members = g > 0.5  # the components that lie mostly in this group decide
         if np.unique(register[members & (whole > 0)]).size < 2:
@@ -314,13 +327,13 @@ def _centroid_order(W, column, freqs, weights, whole) -> np.ndarray:
     return np.argsort(centroids, kind="stable")
 
 
-def _split_until(groups, classes, n_sources, register, whole):
+def _split_until(groups, classes, n_sources, register, whole, energy):
     """Split ``groups`` (each of class ``classes[i]``) by register (:func:`_split_largest`)
     until there are S, both halves keeping the class. Returns (groups, classes), or None
     when no group can be split any more."""
     groups, classes = list(groups), list(classes)
     while len(groups) < n_sources:
-        split = _split_largest(groups, register, whole)
+        split = _split_largest(groups, register, whole, energy)
         if split is None:
             return None
         j, low, high = split
@@ -337,8 +350,9 @@ def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_source
     ----------
     W : np.ndarray, shape=(F, K)
         Templates.
-    statistics : np.ndarray, shape=(2, K)
-        :func:`share_statistics`, summed over every frame.
+    statistics : np.ndarray, shape=(3, K)
+        :func:`share_statistics`, summed over every frame (its first two rows alone,
+        shape=(2, K), choose the group to split by the part of V instead of energy).
     n_sources : int >= 2
     sample_rate, n_fft : int
         For the frequency of each bin.
@@ -354,7 +368,9 @@ def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_source
         Sources are ordered by increasing spectral centroid.
     """
     W = np.asarray(W, dtype=np.float64)
-    whole, perc = np.asarray(statistics, dtype=np.float64)
+    statistics = np.asarray(statistics, dtype=np.float64)
+    whole, perc = statistics[:2]
+    component_energy = statistics[2] if len(statistics) > 2 else whole
     K = W.shape[1]
     if not isinstance(n_sources, (int, np.integer)) or not 2 <= n_sources <= K:
         raise ParameterError(f"n_sources must be an integer from 2 to n_components={K}, got {n_sources!r}")
@@ -367,7 +383,8 @@ def harmonic_percussive_grouping(W: np.ndarray, statistics: np.ndarray, n_source
     if 1.0 - energy < MIN_CLASS_SHARE or not percussive_class_is_carried(statistics):
         return None
     column, freqs, register = _registers(W, sample_rate, n_fft)
-    split = _split_until([1.0 - p, p], [HARMONIC, PERCUSSIVE], n_sources, register, whole)
+    split = _split_until([1.0 - p, p], [HARMONIC, PERCUSSIVE], n_sources, register, whole,
+                         component_energy)
     if split is None:  # too few distinct components for S sources: let the clustering decide
         return None
     weights = np.stack(split[0])
@@ -413,7 +430,9 @@ def register_grouping(W: np.ndarray, whole: np.ndarray, n_sources: int, *,
     if not whole.sum() > 0:
         return None
     column, freqs, register = _registers(W, sample_rate, n_fft)
-    split = _split_until([np.ones(K)], [HARMONIC], n_sources, register, whole)
+    # one class of pitched sounds: the next group to split is chosen by its part of V
+    # (by energy, sax + strings + bass lost 3 dB on one of its two rendered songs)
+    split = _split_until([np.ones(K)], [HARMONIC], n_sources, register, whole, whole)
     if split is None:
         return None
     weights = np.stack(split[0])  # 0 or 1: one class, hard splits

@@ -74,6 +74,30 @@ def test_statistics_add_over_blocks(K, cut, seed):
     alone = share_statistics(W, H, V, None)
     np.testing.assert_array_equal(alone[0], whole[0])
     assert not alone[1].any()
+    # the third row is each component's part of V squared, summed: its energy
+    parts_of_v = np.einsum("fk,kt->kft", W, H) / (W @ H)[None] * V[None]
+    np.testing.assert_allclose(whole[2], (parts_of_v ** 2).sum(axis=(1, 2)), rtol=1e-4)
+    np.testing.assert_array_equal(alone[2], whole[2])
+
+
+def test_the_group_split_next_is_the_one_with_the_most_energy():
+    """Three sources from two classes: the class holding more *energy* is split, even
+    when the other holds more of V's magnitude sum (a low floor over many bins)."""
+    from nmfaudio.harmonic import harmonic_percussive_grouping
+
+    F, n_fft = 257, 512
+    W = np.zeros((F, 4))
+    W[[10, 12], [0, 1]] = 1.0          # two harmonic components, low and higher
+    W[[60, 200], [2, 3]] = 1.0         # two percussive ones, low and high
+    whole = np.array([1.0, 1.0, 1.5, 1.5])
+    perc = np.array([0.0, 0.0, 1.5, 1.5])  # the percussive class: more of V ...
+    energy = np.array([4.0, 4.0, 1.0, 1.0])  # ... the harmonic one: more energy
+    by_energy = harmonic_percussive_grouping(W, np.stack([whole, perc, energy]), 3,
+                                             sample_rate=RATE, n_fft=n_fft)
+    assert sorted(by_energy.classes.tolist()) == [0, 0, 1]  # the harmonic class split
+    by_magnitude = harmonic_percussive_grouping(W, np.stack([whole, perc]), 3,
+                                                sample_rate=RATE, n_fft=n_fft)
+    assert sorted(by_magnitude.classes.tolist()) == [0, 1, 1]
 
 
 def _grouping(stats, S, K=4, F=33):
