@@ -225,10 +225,10 @@ def main(argv=None) -> int:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     contenders = dict(METHODS)
-    if args.pans is not None:  # stereo: also ours grouped as one channel
-        contenders = {**{k: v for k, v in contenders.items() if k == "nmfaudio (defaults)"},
-                      "nmfaudio (shared masks)": ours_shared_masks,
-                      **{k: v for k, v in contenders.items() if k != "nmfaudio (defaults)"}}
+    if args.pans is not None:  # stereo: also ours grouped as one channel, beside ours
+        ours = "nmfaudio (defaults)"
+        contenders = {ours: METHODS[ours], "nmfaudio (shared masks)": ours_shared_masks,
+                      **METHODS}
     methods = list(contenders)
     rows = []
     for name in names:

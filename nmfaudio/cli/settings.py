@@ -331,7 +331,8 @@ def _demo_uses_dictionaries(params: dict) -> bool:
     """Without a mixture, ``demo`` and ``plot`` learn the example's dictionaries unless
     an option asks for something else: ``--dict``, or a blind one (``--sources``,
     ``--components``, a ``--grouping`` other than auto)."""
-    blind = params["sources"] or params["components"] or params["grouping"].lower() != "auto"
+    blind = (params["sources"] or params["components"]
+             or params["grouping"].lower() != GROUPINGS[0])
     return not (params["dict_paths"] or blind)
 
 
